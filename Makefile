@@ -26,9 +26,9 @@ ALL_CFLAGS = $(WARN) -pthread -MMD -MP $(CFLAGS)
 # --as-needed: a tool loads only the libraries it calls (libcurl alone
 # costs milliseconds of start-up that decide must not pay).
 ALL_LDFLAGS = -pthread -Wl,--as-needed $(LDFLAGS)
-LIBS       = -ljq -lonig -lm
+LIBS       = -lcurl -lsqlite3 -ljq -lonig -lm
 
-TOOLS      = decide
+TOOLS      = decide vt-enrich
 LIB_SRC    = $(sort $(wildcard lib/*.c))
 LIB_OBJ    = $(LIB_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC   = $(sort $(wildcard tests/unit/test_*.c))
@@ -41,6 +41,8 @@ SAN_FLAGS  = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 
 .PHONY: all check unit lint bench install uninstall deps clean valgrind
+# Objects are kept between builds, not treated as intermediate files.
+.SECONDARY:
 
 all: $(BINS)
 
@@ -81,6 +83,7 @@ lint:
 
 bench: all
 	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/decide.sh
+	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/vt-enrich.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jv.h>
@@ -535,7 +534,6 @@ main(int argc, char *argv[])
 	struct buf err = BUF_INIT;
 	struct par_result res;
 	struct worker w0 = {.o = &o};
-	struct stat st;
 	int status = SOAR_EXIT_FATAL, reject_fd = -1;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -550,13 +548,9 @@ main(int argc, char *argv[])
 		return SOAR_EXIT_FATAL;
 	o.jobs = ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu;
 	parse_args(&o, argc, argv, &err);
+	cli_check_stdin(&o.cli);
 	compile(&o);
 	w0.jq = o.jq;
-	if (fstat(0, &st) == 0 && S_ISDIR(st.st_mode)) {
-		log_error(&o.cli.log, "standard input is a directory");
-		status = SOAR_EXIT_USAGE;
-		goto out;
-	}
 	if (open_outputs(&o, &reject_fd, sinks, names) < 0) {
 		status = SOAR_EXIT_USAGE;
 		goto out;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -273,6 +274,80 @@ cli_parse_size(const char *s, size_t *out)
 		return -1;
 	*out = (size_t)(v * mul);
 	return 0;
+}
+
+int
+cli_parse_duration(const char *s, long *secs)
+{
+	char *end;
+	long v, mul = 1;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mul = 60;
+		break;
+	case 'h':
+		mul = 3600;
+		break;
+	case 'd':
+		mul = 86400;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (v > LONG_MAX / mul)
+		return -1;
+	*secs = v * mul;
+	return 0;
+}
+
+int
+cli_parse_rate(const char *s, double *per_sec)
+{
+	char *end;
+	double v, per = 1;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || v < 0)
+		return -1;
+	if (*end == '/') {
+		if (strcmp(end + 1, "s") == 0)
+			per = 1;
+		else if (strcmp(end + 1, "m") == 0)
+			per = 60;
+		else if (strcmp(end + 1, "h") == 0)
+			per = 3600;
+		else
+			return -1;
+	} else if (*end != '\0')
+		return -1;
+	*per_sec = v / per;
+	return 0;
+}
+
+void
+cli_check_stdin(const struct cli *c)
+{
+	struct stat st;
+
+	if (fstat(0, &st) == 0 && S_ISDIR(st.st_mode)) {
+		log_error(&c->log, "standard input is a directory");
+		exit(SOAR_EXIT_USAGE);
+	}
 }
 
 void

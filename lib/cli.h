@@ -123,6 +123,18 @@ int cli_parse_long(const char *s, long long min, long long max, long long *out);
  * Returns 0 or -1. */
 int cli_parse_size(const char *s, size_t *out);
 
+/* Parses a duration: a number with an optional s, m, h or d suffix
+ * (seconds when none).  Returns 0 with *secs set, or -1. */
+int cli_parse_duration(const char *s, long *secs);
+
+/* Parses a rate "N/s", "N/m" or "N/h" (or a plain N per second; "0" for
+ * none) into requests per second.  Returns 0 or -1. */
+int cli_parse_rate(const char *s, double *per_sec);
+
+/* Exits 2 with a message when standard input is a directory: nothing
+ * could be read from it, and that is a usage error, not a failure. */
+void cli_check_stdin(const struct cli *c);
+
 /* Process hygiene for main(): makes sure fds 0-2 are open and turns SIGPIPE
  * into EPIPE so a closed pipe is a write error the tool can handle. */
 void cli_hygiene(void);

@@ -31,16 +31,8 @@ locate(const char *line, size_t n, size_t open, const char *path, size_t plen,
 	pl->rest = path;
 	pl->restlen = plen;
 
-	/* A key equal to the whole remaining path wins over nested forms. */
-	json_iter_init(&it, line, n, open);
-	while (json_iter_next(&it, &m))
-		if (json_key_equals(&m, path, plen)) {
-			pl->found = 1;
-			pl->m = m;
-		}
-	if (pl->found)
-		return;
-	/* Otherwise the longest key that is a dotted prefix of the path. */
+	/* One pass: a key equal to the whole remaining path wins over
+	 * nested forms; otherwise the longest key that is a dotted prefix. */
 	size_t best = 0;
 	struct json_member bm = {0};
 
@@ -49,6 +41,15 @@ locate(const char *line, size_t n, size_t open, const char *path, size_t plen,
 		const char *dot;
 		size_t k;
 
+		if (m.keylen > plen && !m.key_escaped)
+			continue;
+		if (json_key_equals(&m, path, plen)) {
+			pl->found = 1;
+			pl->m = m;
+			continue;
+		}
+		if (pl->found)
+			continue;
 		for (dot = path;
 		     (dot = memchr(dot, '.', plen - (size_t)(dot - path))) !=
 		     NULL;
@@ -60,6 +61,8 @@ locate(const char *line, size_t n, size_t open, const char *path, size_t plen,
 			}
 		}
 	}
+	if (pl->found)
+		return;
 	if (best == 0)
 		return;
 	if (bm.vallen == 0 || bm.val[0] != '{') {
@@ -102,6 +105,80 @@ event_find(const char *line, size_t n, const char *path, struct event_span *out)
 	out->off = (size_t)(pl.m.val - line);
 	out->len = pl.m.vallen;
 	return 1;
+}
+
+int
+event_find_many(const char *line, size_t n, const char *const *paths,
+                size_t npaths, struct event_span *out)
+{
+	struct json_iter it;
+	struct json_member m, best[EVENT_FIND_MAX];
+	size_t open = json_skip_ws(line, n, 0), blen[EVENT_FIND_MAX];
+	const char *p[EVENT_FIND_MAX];
+	size_t plen[EVENT_FIND_MAX];
+	int found = 0, exact[EVENT_FIND_MAX];
+
+	if (npaths > EVENT_FIND_MAX || open >= n)
+		return -1;
+	for (size_t i = 0; i < npaths; i++) {
+		exact[i] = 0;
+		blen[i] = 0;
+		out[i].off = out[i].len = 0;
+		if (!path_ok(paths[i], &p[i], &plen[i]))
+			plen[i] = 0;
+	}
+	/* One pass over the members serves every path. */
+	json_iter_init(&it, line, n, open);
+	while (json_iter_next(&it, &m)) {
+		for (size_t i = 0; i < npaths; i++) {
+			const char *dot;
+
+			if (plen[i] == 0 ||
+			    (m.keylen > plen[i] && !m.key_escaped))
+				continue;
+			if (json_key_equals(&m, p[i], plen[i])) {
+				exact[i] = 1;
+				best[i] = m;
+				continue;
+			}
+			if (exact[i])
+				continue;
+			for (dot = p[i];
+			     (dot = memchr(dot, '.',
+			                   plen[i] - (size_t)(dot - p[i]))) !=
+			     NULL;
+			     dot++) {
+				size_t k = (size_t)(dot - p[i]);
+
+				if (k > blen[i] &&
+				    json_key_equals(&m, p[i], k)) {
+					blen[i] = k;
+					best[i] = m;
+				}
+			}
+		}
+	}
+	for (size_t i = 0; i < npaths; i++) {
+		struct place pl;
+
+		if (exact[i]) {
+			out[i].off = (size_t)(best[i].val - line);
+			out[i].len = best[i].vallen;
+			found++;
+			continue;
+		}
+		if (blen[i] == 0 || best[i].vallen == 0 ||
+		    best[i].val[0] != '{')
+			continue;
+		locate(line, n, (size_t)(best[i].val - line),
+		       p[i] + blen[i] + 1, plen[i] - blen[i] - 1, &pl);
+		if (pl.found) {
+			out[i].off = (size_t)(pl.m.val - line);
+			out[i].len = pl.m.vallen;
+			found++;
+		}
+	}
+	return found;
 }
 
 char *

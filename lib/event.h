@@ -33,6 +33,14 @@ struct event_span {
 int event_find(const char *line, size_t n, const char *path,
                struct event_span *out);
 
+#define EVENT_FIND_MAX 16
+
+/* Finds several dotted paths in one pass over the event (as event_find
+ * does each).  out[i].len is 0 for a path that is absent.  Returns the
+ * number found, or -1 when npaths > EVENT_FIND_MAX. */
+int event_find_many(const char *line, size_t n, const char *const *paths,
+                    size_t npaths, struct event_span *out);
+
 /* Returns the string at path as a newly allocated C string, or NULL when
  * absent, not a string, or on ENOMEM. */
 char *event_get_string(const char *line, size_t n, const char *path);

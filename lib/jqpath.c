@@ -10,6 +10,7 @@
  * literal key marks that path whole.
  */
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,13 +176,13 @@ keycmp(const char *a, size_t alen, const char *b, size_t blen)
 static size_t
 kid_find(const struct jqpath_node *n, const char *key, size_t len, int *found)
 {
-	size_t lo = 0, hi = n->nkid, mid;
-	int c;
+	size_t lo = 0, hi = n->nkid;
 
 	*found = 0;
 	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		c = keycmp(n->kid[mid]->key, n->kid[mid]->len, key, len);
+		size_t mid = lo + (hi - lo) / 2;
+		int c = keycmp(n->kid[mid]->key, n->kid[mid]->len, key, len);
+
 		if (c == 0) {
 			*found = 1;
 			return mid;
@@ -199,21 +200,25 @@ static struct jqpath_node *
 kid_get(struct jqpath_node *n, const char *key, size_t len)
 {
 	struct jqpath_node *k, **v;
-	size_t i, cap;
+	size_t i;
 	int found;
 
+	/* jv strings measure themselves in ints. */
+	if (len > INT_MAX)
+		return NULL;
 	i = kid_find(n, key, len, &found);
 	if (found)
 		return n->kid[i];
 	if (n->nkid == n->cap) {
-		cap = n->cap ? n->cap * 2 : 4;
+		size_t cap = n->cap ? n->cap * 2 : 4;
+
 		if (cap > SIZE_MAX / sizeof(*v) ||
 		    (v = realloc(n->kid, cap * sizeof(*v))) == NULL)
 			return NULL;
 		n->kid = v;
 		n->cap = cap;
 	}
-	if (len == SIZE_MAX || (k = calloc(1, sizeof(*k))) == NULL)
+	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return NULL;
 	if ((k->key = malloc(len + 1)) == NULL) {
 		free(k);
@@ -256,9 +261,16 @@ jqpath_add_path(struct jqpath *p, const char *const *keys, size_t n)
 	struct jqpath_node *cur = &p->root;
 	size_t i;
 
-	for (i = 0; i < n && !cur->whole; i++)
-		if ((cur = kid_get(cur, keys[i], strlen(keys[i]))) == NULL)
+	/* The trie is walked recursively, so its depth is capped. */
+	if (n > MAXPATH)
+		n = 0;
+	for (i = 0; i < n && !cur->whole; i++) {
+		if ((cur = kid_get(cur, keys[i], strlen(keys[i]))) == NULL) {
+			/* Reading everything is never wrong. */
+			jqpath_add_whole(p);
 			return -1;
+		}
+	}
 	node_set_whole(cur);
 	return 0;
 }
@@ -306,13 +318,12 @@ struct buf {
 static void
 buf_add(struct buf *b, const char *s, size_t n)
 {
-	char *t;
-	size_t cap;
-
 	if (b->err)
 		return;
 	if (n >= b->cap - b->len) {
-		cap = b->cap ? b->cap : 64;
+		size_t cap = b->cap ? b->cap : 64;
+		char *t;
+
 		while (cap - b->len <= n && cap < SIZE_MAX / 2)
 			cap *= 2;
 		if (cap - b->len <= n || (t = realloc(b->s, cap)) == NULL) {
@@ -349,10 +360,6 @@ dump_key(struct buf *b, const char *key, size_t len)
 		i++;
 	if (len && i == len) {
 		buf_add(b, key, len);
-		return;
-	}
-	if (len > INT32_MAX) {
-		b->err = 1;
 		return;
 	}
 	q = jv_dump_string(jv_string_sized(key, (int)len), 0);
@@ -397,17 +404,17 @@ jqpath_dump(const struct jqpath *p)
 static jv
 project(const struct jqpath_node *n, jv v)
 {
-	const struct jqpath_node *kid;
-	jv out, k, x;
+	jv out;
 	size_t i;
 
 	if (n->whole || jv_get_kind(v) != JV_KIND_OBJECT)
 		return v;
 	out = jv_object();
 	for (i = 0; i < n->nkid; i++) {
-		kid = n->kid[i];
-		k = jv_string_sized(kid->key, (int)kid->len);
-		x = jv_object_get(jv_copy(v), jv_copy(k));
+		const struct jqpath_node *kid = n->kid[i];
+		jv k = jv_string_sized(kid->key, (int)kid->len);
+		jv x = jv_object_get(jv_copy(v), jv_copy(k));
+
 		if (jv_is_valid(x)) {
 			out = jv_object_set(out, k, project(kid, x));
 		} else {
@@ -826,11 +833,13 @@ binlevel(int tok)
 static struct ast *
 parse_bin(struct st *st, int min)
 {
-	struct ast *l = parse_unary(st), *r;
-	int op, lv;
+	struct ast *l = parse_unary(st);
+	int lv;
 
 	while (l != NULL && (lv = binlevel(st->tok)) >= min) {
-		op = st->tok;
+		int op = st->tok;
+		struct ast *r;
+
 		lex(st);
 		r = parse_bin(st, lv + 1);
 		if (op == ',')
@@ -993,13 +1002,14 @@ parse_objval(struct st *st)
 static struct ast *
 parse_object(struct st *st)
 {
-	struct ast *n = mk(st, N_OPAQUE, NULL, NULL), *k, *v;
+	struct ast *n = mk(st, N_OPAQUE, NULL, NULL);
 	const char *name;
 	size_t len;
 
 	lex(st);
 	while (n != NULL && !st->fail && st->tok != '}') {
-		k = v = NULL;
+		struct ast *k = NULL, *v = NULL;
+
 		if (st->tok == '$') {
 			lex(st);
 			parse_var(st);
@@ -1044,7 +1054,7 @@ parse_object(struct st *st)
 static struct ast *
 parse_call(struct st *st)
 {
-	struct ast *n = mk(st, N_CALL, NULL, NULL), *e;
+	struct ast *n = mk(st, N_CALL, NULL, NULL);
 
 	if (n == NULL)
 		return NULL;
@@ -1053,6 +1063,8 @@ parse_call(struct st *st)
 	lex(st);
 	if (st->tok == '(') {
 		do {
+			struct ast *e;
+
 			lex(st);
 			if ((e = parse_pipe(st)) == NULL)
 				return NULL;
@@ -1072,9 +1084,11 @@ parse_call(struct st *st)
 static struct ast *
 parse_if(struct st *st)
 {
-	struct ast *n = NULL, *c;
+	struct ast *n = NULL;
 
 	if (enter(st) == 0) {
+		struct ast *c;
+
 		lex(st);
 		c = parse_pipe(st);
 		if (expect(st, T_THEN) == 0)
@@ -1560,6 +1574,8 @@ analyse(struct st *st, const struct ast *n, const struct apath *ctx,
 	case N_STR:
 	case N_LIT:
 		kset_add(st, out, NULL);
+		break;
+	case N_EMPTY:
 		break;
 	case N_PIPE:
 		analyse(st, n->a, ctx, &s);

@@ -50,9 +50,9 @@ void jqpath_add_whole(struct jqpath *p);
 
 /*
  * jqpath_add_path: adds the literal path keys[0..n) (borrowed,
- * NUL-terminated keys) with its whole subtree needed; n == 0 marks the root
- * whole.  Returns 0, or -1 on ENOMEM (the trie then holds a prefix of the
- * path, which callers must not rely on).
+ * NUL-terminated keys) with its whole subtree needed; n == 0, or a path of
+ * more than 256 keys, marks the root whole.  Returns 0, or -1 on ENOMEM, in
+ * which case the root is marked whole.
  */
 int jqpath_add_path(struct jqpath *p, const char *const *keys, size_t n);
 

@@ -25,7 +25,7 @@ log_init(struct log *lg, const char *tool)
 int
 log_enabled(const struct log *lg, enum log_level level)
 {
-	return (int)level <= lg->level;
+	return lg != NULL && (int)level <= lg->level;
 }
 
 /* Appends the JSON form: the message is escaped by libjq, never by hand. */

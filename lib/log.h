@@ -32,7 +32,8 @@ struct log {
 /* Sets up lg for tool with the default level (warnings and errors). */
 void log_init(struct log *lg, const char *tool);
 
-/* Returns 1 when a message of this level would be printed. */
+/* Returns 1 when a message of this level would be printed; 0 when lg is
+ * NULL, so lib/ callers may log through an optional logger. */
 int log_enabled(const struct log *lg, enum log_level level);
 
 /* Appends one formatted log line (with its newline) to out.  lineno 0 and

@@ -1,0 +1,694 @@
+/* vt-enrich: adds VirusTotal verdicts for the event's indicators as "vt". */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jv.h>
+
+#include "lib/cache.h"
+#include "lib/cli.h"
+#include "lib/enrich.h"
+#include "lib/event.h"
+#include "lib/http.h"
+#include "lib/indicator.h"
+#include "lib/jqpath.h"
+#include "lib/jqx.h"
+#include "lib/secret.h"
+
+enum {
+	OPT_JOBS = 'j',
+	OPT_TYPES = 't',
+	OPT_FIELD = CLI_TOOL_KEYS,
+	OPT_RATE,
+	OPT_TIMEOUT,
+	OPT_RETRIES,
+	OPT_CACHE,
+	OPT_TTL,
+	OPT_NEG_TTL,
+	OPT_MAL,
+	OPT_SUS,
+	OPT_AS,
+	OPT_UNORDERED,
+	OPT_WHEN,
+};
+
+static const struct cli_opt options[] = {
+        {"types", OPT_TYPES, "LIST", "indicator types: ip,domain,hash,url"},
+        {"field", OPT_FIELD, "EXPR", "jq expression giving the indicators"},
+        {"when", OPT_WHEN, "EXPR", "look up only events where EXPR is true"},
+        {"jobs", OPT_JOBS, "N", "requests in flight (default 4)"},
+        {"rate", OPT_RATE, "N/s|N/m", "request rate (default 4/m; 0: none)"},
+        {"timeout", OPT_TIMEOUT, "SEC", "seconds per attempt (default 30)"},
+        {"retries", OPT_RETRIES, "N", "retries per request (default 4)"},
+        {"cache", OPT_CACHE, "FILE|none", "answer cache (default per user)"},
+        {"ttl", OPT_TTL, "DUR", "keep answers this long (default 24h)"},
+        {"negative-ttl", OPT_NEG_TTL, "DUR",
+         "keep 'not found' this long (default 1h)"},
+        {"malicious-threshold", OPT_MAL, "N",
+         "engines for a malicious verdict (default 3)"},
+        {"suspicious-threshold", OPT_SUS, "N",
+         "engines for a suspicious verdict (default 1)"},
+        {"as", OPT_AS, "KEY", "name of the added key (default vt)"},
+        {"unordered", OPT_UNORDERED, NULL, "write events as soon as ready"},
+        CLI_OPT_REJECT,
+        CLI_OPT_MAX_LINE,
+        CLI_OPT_LINE_BUFFERED,
+        CLI_OPT_LOG_FORMAT,
+        CLI_OPT_QUIET,
+        CLI_OPT_HELP,
+        CLI_OPT_VERSION,
+};
+
+enum { T_IP = 1, T_DOMAIN = 2, T_HASH = 4, T_URL = 8 };
+
+struct vt {
+	struct cli cli;
+	int types;
+	const char *field, *when, *cache_path, *key;
+	long long jobs, retries, mal, sus;
+	long timeout, ttl, neg_ttl;
+	double rate;
+	int unordered;
+	char *apikey, *base;
+	struct jqx *jq;
+	struct jqpath *paths;
+	int field_idx, when_idx;
+	int auth_logged; /* the refused key was reported */
+	/* Storage for the request being built. */
+	struct buf url;
+	struct http_header hdr[2];
+};
+
+static void
+parse_types(struct vt *v, const char *arg)
+{
+	char *list = strdup(arg), *save = NULL, *t;
+
+	v->types = 0;
+	for (t = strtok_r(list, ",", &save); t != NULL;
+	     t = strtok_r(NULL, ",", &save)) {
+		if (strcmp(t, "ip") == 0)
+			v->types |= T_IP;
+		else if (strcmp(t, "domain") == 0)
+			v->types |= T_DOMAIN;
+		else if (strcmp(t, "hash") == 0)
+			v->types |= T_HASH;
+		else if (strcmp(t, "url") == 0)
+			v->types |= T_URL;
+		else
+			cli_usage_error(&v->cli, "--types: unknown type '%s'",
+			                t);
+	}
+	free(list);
+	if (v->types == 0)
+		cli_usage_error(&v->cli, "--types: empty list");
+}
+
+static void
+parse_args(struct vt *v, int argc, char **argv)
+{
+	struct cli *c = &v->cli;
+	const char *arg;
+	int key;
+
+	while ((key = cli_next(c, argc, argv, &arg)) != -1) {
+		if (cli_common(c, key, arg))
+			continue;
+		switch (key) {
+		case OPT_TYPES:
+			parse_types(v, arg);
+			break;
+		case OPT_FIELD:
+			v->field = arg;
+			break;
+		case OPT_WHEN:
+			v->when = arg;
+			break;
+		case OPT_JOBS:
+			if (cli_parse_long(arg, 1, 256, &v->jobs) < 0)
+				cli_usage_error(c, "--jobs: 1 to 256");
+			break;
+		case OPT_RATE:
+			if (cli_parse_rate(arg, &v->rate) < 0)
+				cli_usage_error(c,
+				                "--rate: expected N/s, N/m "
+				                "or 0, got '%s'",
+				                arg);
+			break;
+		case OPT_TIMEOUT:
+			if (cli_parse_duration(arg, &v->timeout) < 0 ||
+			    v->timeout < 1)
+				cli_usage_error(c, "--timeout: bad duration");
+			break;
+		case OPT_RETRIES:
+			if (cli_parse_long(arg, 0, 20, &v->retries) < 0)
+				cli_usage_error(c, "--retries: 0 to 20");
+			break;
+		case OPT_CACHE:
+			v->cache_path = arg;
+			break;
+		case OPT_TTL:
+		case OPT_NEG_TTL:
+			if (cli_parse_duration(
+			            arg, key == OPT_TTL ? &v->ttl
+			                                : &v->neg_ttl) < 0 ||
+			    (key == OPT_TTL ? v->ttl : v->neg_ttl) < 1)
+				cli_usage_error(c, "--%s: bad duration '%s'",
+				                key == OPT_TTL ? "ttl"
+				                               : "negative-ttl",
+				                arg);
+			break;
+		case OPT_MAL:
+		case OPT_SUS:
+			if (cli_parse_long(arg, 1, 1000,
+			                   key == OPT_MAL ? &v->mal : &v->sus) <
+			    0)
+				cli_usage_error(c, "thresholds: 1 to 1000");
+			break;
+		case OPT_AS:
+			v->key = arg;
+			break;
+		case OPT_UNORDERED:
+			v->unordered = 1;
+			break;
+		default:
+			cli_usage_error(c, "unhandled option");
+		}
+	}
+	if (optind < argc)
+		cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+}
+
+/* Appends [type, value] to keys when value is an indicator of an enabled
+ * type; guess names the type from the value's shape. */
+static jv
+add_key(const struct vt *v, jv keys, const char *type, const char *value)
+{
+	char low[256];
+	size_t n = strlen(value);
+
+	if (strcmp(type, "guess") == 0) {
+		if (indicator_is_ip(value))
+			type = "ip";
+		else if (indicator_hash_kind(value) != NULL)
+			type = "hash";
+		else if (strncmp(value, "http://", 7) == 0 ||
+		         strncmp(value, "https://", 8) == 0)
+			type = "url";
+		else
+			type = "domain";
+	}
+	if (strcmp(type, "ip") == 0) {
+		/* Internal and reserved addresses are never sent. */
+		if (!(v->types & T_IP) || !indicator_ip_public(value))
+			return keys;
+	} else if (strcmp(type, "hash") == 0 || strcmp(type, "domain") == 0) {
+		if (!(v->types & (type[0] == 'h' ? T_HASH : T_DOMAIN)) ||
+		    n >= sizeof(low))
+			return keys;
+		for (size_t i = 0; i <= n; i++)
+			low[i] = (char)(value[i] >= 'A' && value[i] <= 'Z'
+			                        ? value[i] + 32
+			                        : value[i]);
+		if (type[0] == 'd' && n > 1 && low[n - 1] == '.')
+			low[n - 1] = '\0';
+		if (type[0] == 'h' ? indicator_hash_kind(low) == NULL
+		                   : !indicator_domain_ok(low))
+			return keys;
+		value = low;
+	} else if (!(v->types & T_URL) || n == 0 || n > 8192)
+		return keys;
+	return jv_array_append(keys,
+	                       JV_ARRAY(jv_string(type), jv_string(value)));
+}
+
+/* Adds the indicators found in val (borrowed): a string, or an array of
+ * strings, one level of nested arrays allowed (--field outputs). */
+static jv
+add_values(const struct vt *v, jv keys, const char *type, jv val, int depth)
+{
+	if (jv_get_kind(val) == JV_KIND_STRING)
+		return add_key(v, keys, type, jv_string_value(val));
+	if (jv_get_kind(val) == JV_KIND_ARRAY && depth < 2)
+		jv_array_foreach(val, i, x)
+		{
+			keys = add_values(v, keys, type, x, depth + 1);
+			jv_free(x);
+		}
+	return keys;
+}
+
+static jv
+vt_keys(void *ctx, const char *line, size_t n)
+{
+	static const struct {
+		const char *path, *type;
+		int mask;
+	} fields[] = {
+	        {"related.ip", "ip", T_IP},
+	        {"related.hash", "hash", T_HASH},
+	        {"url.domain", "domain", T_DOMAIN},
+	        {"destination.domain", "domain", T_DOMAIN},
+	        {"dns.question.name", "domain", T_DOMAIN},
+	        {"url.full", "url", T_URL},
+	};
+	struct vt *v = ctx;
+	struct soar_error err;
+	jv keys = jv_array(), out = jv_null();
+
+	if (v->jq != NULL) {
+		jv ev = event_parse(line, n, v->paths);
+		int t = 1;
+
+		if (!jv_is_valid(ev))
+			return ev;
+		if (v->when_idx >= 0)
+			t = jqx_truthy(v->jq, v->when_idx, jv_copy(ev), &err);
+		if (t > 0 && v->field_idx >= 0) {
+			t = jqx_first(v->jq, v->field_idx, jv_copy(ev), &out,
+			              &err);
+			if (t > 0)
+				keys = add_values(v, keys, "guess", out, 0);
+			jv_free(out);
+		}
+		jv_free(ev);
+		if (t < 0) {
+			jv_free(keys);
+			return jv_invalid_with_msg(
+			        event_error_jv(&err, jv_null()));
+		}
+		if (v->field_idx >= 0 || t == 0)
+			return keys;
+	}
+	const char *paths[sizeof(fields) / sizeof(fields[0])];
+	struct event_span sp[sizeof(fields) / sizeof(fields[0])];
+	size_t np = 0;
+
+	/* Only the fields of enabled types are looked for. */
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (v->types & fields[i].mask)
+			paths[np++] = fields[i].path;
+	if (event_find_many(line, n, paths, np, sp) > 0)
+		for (size_t i = 0, k = 0;
+		     i < sizeof(fields) / sizeof(fields[0]); i++) {
+			if (!(v->types & fields[i].mask))
+				continue;
+			if (sp[k].len > 0) {
+				jv val = jv_parse_sized(line + sp[k].off,
+				                        (int)sp[k].len);
+
+				keys = add_values(v, keys, fields[i].type, val,
+				                  1);
+				jv_free(val);
+			}
+			k++;
+		}
+	return keys;
+}
+
+static int
+vt_request(void *ctx, const char *type, const char *value,
+           struct http_request *req, struct soar_error *err)
+{
+	struct vt *v = ctx;
+	char id[8192 / 3 * 4 + 8];
+	const char *coll;
+
+	if (strcmp(type, "ip") == 0)
+		coll = "ip_addresses";
+	else if (strcmp(type, "domain") == 0)
+		coll = "domains";
+	else if (strcmp(type, "hash") == 0)
+		coll = "files";
+	else {
+		coll = "urls";
+		if (indicator_base64url(value, strlen(value), id, sizeof(id)) <
+		    0) {
+			soar_error_set(err, "input", "URL too long");
+			return -1;
+		}
+		value = id;
+	}
+	buf_clear(&v->url);
+	if (buf_printf(&v->url, "%s/api/v3/%s/%s", v->base, coll, value) < 0) {
+		soar_error_set(err, "nomem", "out of memory");
+		return -1;
+	}
+	v->hdr[0] = (struct http_header){"x-apikey", v->apikey};
+	v->hdr[1] = (struct http_header){"Accept", "application/json"};
+	*req = (struct http_request){.method = "GET",
+	                             .url = v->url.data,
+	                             .headers = v->hdr,
+	                             .nheaders = 2,
+	                             .idempotent = 1};
+	return 0;
+}
+
+/* The VirusTotal GUI page of an indicator, for analysts to click. */
+static jv
+gui_link(const char *type, const char *value)
+{
+	char id[8192 / 3 * 4 + 8];
+	const char *kind = strcmp(type, "ip") == 0       ? "ip-address"
+	                   : strcmp(type, "domain") == 0 ? "domain"
+	                   : strcmp(type, "hash") == 0   ? "file"
+	                                                 : "url";
+
+	if (kind[0] == 'u' &&
+	    indicator_base64url(value, strlen(value), id, sizeof(id)) >= 0)
+		value = id;
+	return jv_string_fmt("https://www.virustotal.com/gui/%s/%s", kind,
+	                     value);
+}
+
+static jv
+vt_error(const char *code, const struct http_response *resp, const char *what,
+         const char *detail)
+{
+	struct soar_error e;
+
+	soar_error_set(&e, code, "%s%s", what, detail);
+	e.status = resp ? resp->status : 0;
+	e.attempts = resp ? resp->attempts : 0;
+	return event_error_jv(&e, jv_null());
+}
+
+/* The vendor's error code from a body like {"error":{"code":"..."}}. */
+static void
+vendor_code(const struct http_response *resp, char *out, size_t outsz)
+{
+	jv b = jv_parse_sized(resp->body.data ? resp->body.data : "",
+	                      (int)resp->body.len);
+	jv c = jv_getpath(b, JV_ARRAY(jv_string("error"), jv_string("code")));
+
+	snprintf(out, outsz, "%s",
+	         jv_get_kind(c) == JV_KIND_STRING ? jv_string_value(c) : "");
+	jv_free(c);
+}
+
+static jv
+num_or_null(jv o, const char *k)
+{
+	jv x = jv_get_kind(o) == JV_KIND_OBJECT
+	               ? jv_object_get(jv_copy(o), jv_string(k))
+	               : jv_invalid();
+
+	if (jv_get_kind(x) == JV_KIND_NUMBER)
+		return x;
+	jv_free(x);
+	return jv_null();
+}
+
+static enum enrich_verdict
+vt_answer(void *ctx, const char *type, const char *value,
+          const struct http_response *resp, const struct soar_error *herr,
+          jv *result)
+{
+	struct vt *v = ctx;
+	char code[64];
+	jv body, attrs, stats, r;
+
+	vendor_code(resp, code, sizeof(code));
+	if (herr != NULL) {
+		/* Only VirusTotal's own 404 says "not found": a proxy's or a
+		 * wrong VT_URL's must not be cached as an answer. */
+		if (resp->status == 404 && strcmp(code, "NotFoundError") == 0) {
+			r = jv_object_set(jv_object(), jv_string("found"),
+			                  jv_false());
+			*result = jv_object_set(r, jv_string("link"),
+			                        gui_link(type, value));
+			return ENRICH_NOTFOUND;
+		}
+		if (resp->status == 401 || resp->status == 403) {
+			if (!v->auth_logged++)
+				log_msg(&v->cli.log, LOG_ERROR, 0, NULL,
+				        "VirusTotal refused the API key (HTTP "
+				        "%ld "
+				        "%s): check VT_API_KEY",
+				        resp->status, code);
+			*result = vt_error("auth", resp,
+			                   "VirusTotal refused the API key: ",
+			                   code[0] ? code : "unauthorized");
+			return ENRICH_FATAL;
+		}
+		if (resp->status == 429) {
+			*result = vt_error("quota", resp,
+			                   "VirusTotal quota exhausted: ",
+			                   code[0] ? code : "HTTP 429");
+			return ENRICH_STOP;
+		}
+		*result = vt_error(herr->code, resp, "", herr->message);
+		return ENRICH_ERROR;
+	}
+	body = jv_parse_sized(resp->body.data ? resp->body.data : "",
+	                      (int)resp->body.len);
+	attrs = jv_getpath(jv_copy(body), JV_ARRAY(jv_string("data"),
+	                                           jv_string("attributes")));
+	jv_free(body);
+	if (jv_get_kind(attrs) != JV_KIND_OBJECT) {
+		jv_free(attrs);
+		*result = vt_error("malformed", resp,
+		                   "VirusTotal answered HTTP 200 with ",
+		                   "a body that is not a VirusTotal object");
+		return ENRICH_ERROR;
+	}
+	/* Objects analysed long ago may lack the statistics. */
+	stats = jv_object_get(jv_copy(attrs), jv_string("last_analysis_stats"));
+	r = jv_object_set(jv_object(), jv_string("found"), jv_true());
+	r = jv_object_set(r, jv_string("malicious"),
+	                  num_or_null(stats, "malicious"));
+	r = jv_object_set(r, jv_string("suspicious"),
+	                  num_or_null(stats, "suspicious"));
+	r = jv_object_set(r, jv_string("harmless"),
+	                  num_or_null(stats, "harmless"));
+	r = jv_object_set(r, jv_string("undetected"),
+	                  num_or_null(stats, "undetected"));
+	r = jv_object_set(r, jv_string("reputation"),
+	                  num_or_null(attrs, "reputation"));
+	r = jv_object_set(r, jv_string("last_analysis_date"),
+	                  num_or_null(attrs, "last_analysis_date"));
+	*result = jv_object_set(r, jv_string("link"), gui_link(type, value));
+	jv_free(stats);
+	jv_free(attrs);
+	return ENRICH_OK;
+}
+
+static double
+num(jv o, const char *k)
+{
+	jv x = jv_get_kind(o) == JV_KIND_OBJECT
+	               ? jv_object_get(jv_copy(o), jv_string(k))
+	               : jv_invalid();
+	double d = jv_get_kind(x) == JV_KIND_NUMBER ? jv_number_value(x) : 0;
+
+	jv_free(x);
+	return d;
+}
+
+/* vt.score: 10 points per engine calling the indicator malicious and 3 per
+ * suspicious, capped at 100, the worst indicator counting. */
+static jv
+vt_summary(void *ctx, jv lookups, int *failed)
+{
+	struct vt *v = ctx;
+	double mal = 0, sus = 0, score = 0;
+	int found = 0;
+	jv list = jv_array(), error = jv_invalid(), out = jv_object();
+
+	jv_array_foreach(lookups, i, l)
+	{
+		jv r = jv_object_get(jv_copy(l), jv_string("result"));
+		jv item = jv_object();
+
+		item = jv_object_set(
+		        item, jv_string("type"),
+		        jv_object_get(jv_copy(l), jv_string("type")));
+		item = jv_object_set(
+		        item, jv_string("value"),
+		        jv_object_get(jv_copy(l), jv_string("value")));
+		jv e = jv_getpath(jv_copy(r), JV_ARRAY(jv_string("error")));
+
+		if (jv_is_valid(e) && jv_get_kind(e) != JV_KIND_NULL) {
+			if (!jv_is_valid(error))
+				error = jv_copy(e);
+			item = jv_object_set(item, jv_string("error"), e);
+		} else {
+			double m = num(r, "malicious"),
+			       s = num(r, "suspicious");
+
+			jv f = jv_getpath(jv_copy(r),
+			                  JV_ARRAY(jv_string("found")));
+
+			jv_free(e);
+			found += jv_get_kind(f) == JV_KIND_TRUE;
+			jv_free(f);
+			mal = fmax(mal, m);
+			sus = fmax(sus, s);
+			score = fmax(score, fmin(100, 10 * m + 3 * s));
+			if (jv_get_kind(r) == JV_KIND_OBJECT)
+				item = jv_object_merge(item, jv_copy(r));
+		}
+		list = jv_array_append(list, item);
+		jv_free(r);
+		jv_free(l);
+	}
+	jv_free(lookups);
+	out = jv_object_set(out, jv_string("indicators"), list);
+	out = jv_object_set(out, jv_string("malicious"), jv_number(mal));
+	out = jv_object_set(out, jv_string("score"), jv_number(round(score)));
+	out = jv_object_set(out, jv_string("verdict"),
+	                    jv_string(mal >= (double)v->mal ? "malicious"
+	                              : mal >= 1 || sus >= (double)v->sus
+	                                      ? "suspicious"
+	                              : found ? "clean"
+	                                      : "unknown"));
+	if (jv_is_valid(error)) {
+		out = jv_object_set(out, jv_string("error"), error);
+		*failed = 1;
+	}
+	return out;
+}
+
+static jv
+vt_stopped(void *ctx)
+{
+	(void)ctx;
+	return vt_error("quota", NULL,
+	                "not sent: ", "the VirusTotal quota is exhausted");
+}
+
+/* Reads the key and the base URL; exits 2 when there is no key. */
+static void
+configure(struct vt *v)
+{
+	struct soar_error err = {0};
+	char *base = NULL;
+	int rc;
+
+	rc = secret_get("VT_API_KEY", NULL, &v->apikey, &err);
+	if (rc < 0) {
+		log_error(&v->cli.log, "%s", err.message);
+		exit(SOAR_EXIT_USAGE);
+	}
+	if (rc == 0) {
+		log_error(&v->cli.log, "no API key: set VT_API_KEY, "
+		                       "VT_API_KEY_FILE or VT_API_KEY in the "
+		                       "config file");
+		exit(SOAR_EXIT_USAGE);
+	}
+	if (config_get("VT_URL", NULL, &base, &err) < 0) {
+		log_error(&v->cli.log, "%s", err.message);
+		exit(SOAR_EXIT_USAGE);
+	}
+	v->base = base ? base : strdup("https://www.virustotal.com");
+	/* The tool appends /api/v3/...: a trailing slash would double. */
+	for (size_t n = strlen(v->base); n > 0 && v->base[n - 1] == '/'; n--)
+		v->base[n - 1] = '\0';
+}
+
+/* Compiles --field and --when, only when given. */
+static void
+compile(struct vt *v)
+{
+	struct buf msgs = BUF_INIT, wrapped = BUF_INIT;
+
+	v->field_idx = v->when_idx = -1;
+	if (v->field == NULL && v->when == NULL)
+		return;
+	if ((v->jq = jqx_new()) == NULL || (v->paths = jqpath_new()) == NULL)
+		exit(SOAR_EXIT_FATAL);
+	if (v->when != NULL) {
+		v->when_idx = jqx_add(v->jq, v->when, "--when");
+		jqpath_add_program(v->paths, v->when);
+	}
+	if (v->field != NULL) {
+		/* All outputs of the expression, as one array. */
+		buf_printf(&wrapped, "[%s\n]", v->field);
+		v->field_idx = jqx_add(v->jq, wrapped.data, "--field");
+		jqpath_add_program(v->paths, v->field);
+	}
+	buf_free(&wrapped);
+	if (jqx_compile(v->jq, &msgs) < 0) {
+		log_error(&v->cli.log, "cannot compile the jq program:");
+		log_flush_buf(&v->cli.log, &msgs);
+		exit(SOAR_EXIT_USAGE);
+	}
+	buf_free(&msgs);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct vt v = {.types = T_IP | T_DOMAIN | T_HASH | T_URL,
+	               .key = "vt",
+	               .jobs = 4,
+	               .retries = 4,
+	               .mal = 3,
+	               .sus = 1,
+	               .timeout = 30,
+	               .ttl = 86400,
+	               .neg_ttl = 3600,
+	               .rate = 4.0 / 60};
+	struct enrich_ops ops = {"vt",      vt_keys,    vt_request,
+	                         vt_answer, vt_summary, vt_stopped};
+	struct http_config hc;
+	struct enrich_config ec = {0};
+	struct enrich_result res;
+	struct soar_error err = {0};
+	struct cache *cache;
+	struct http *http;
+	int status;
+
+	cli_hygiene();
+	if (cli_init(&v.cli, "vt-enrich", "[-t TYPES] [--field EXPR] [options]",
+	             "Add VirusTotal verdicts for each event's indicators.",
+	             options, sizeof(options) / sizeof(options[0])) < 0)
+		return SOAR_EXIT_FATAL;
+	parse_args(&v, argc, argv);
+	cli_check_stdin(&v.cli);
+	configure(&v);
+	compile(&v);
+	cache = cache_open(v.cache_path, NULL, &err);
+	if (cache == NULL)
+		return SOAR_EXIT_FATAL;
+	if (!cache_enabled(cache) && err.code[0] != '\0')
+		log_warn(&v.cli.log, "%s; going on without the cache",
+		         err.message);
+	http_config_defaults(&hc);
+	hc.jobs = (int)v.jobs;
+	hc.rate = v.rate;
+	hc.timeout_ms = v.timeout * 1000;
+	hc.retries = (int)v.retries;
+	hc.user_agent = "soarutils-vt-enrich/" SOAR_VERSION;
+	hc.log = &v.cli.log;
+	if ((http = http_new(&hc, &err)) == NULL) {
+		log_error(&v.cli.log, "%s", err.message);
+		return SOAR_EXIT_FATAL;
+	}
+	ec.key = v.key;
+	ec.unordered = v.unordered;
+	ec.ttl = v.ttl;
+	ec.negative_ttl = v.neg_ttl;
+	ec.line_buffered = v.cli.line_buffered;
+	ec.reject_path = v.cli.reject_path;
+	ec.max_line = v.cli.max_line;
+	ec.log = &v.cli.log;
+	enrich_run(&ec, &ops, &v, http, cache, &res);
+	log_info(&v.cli.log,
+	         "%zu events, %zu failed, %zu requests, %zu cache hits",
+	         res.nevents, res.nfailed, res.nrequests, res.nhits);
+	status = res.fatal     ? SOAR_EXIT_FATAL
+	         : res.nfailed ? SOAR_EXIT_PARTIAL
+	                       : SOAR_EXIT_OK;
+	http_free(http);
+	cache_close(cache);
+	secret_free(v.apikey);
+	free(v.base);
+	buf_free(&v.url);
+	jqx_free(v.jq);
+	jqpath_free(v.paths);
+	cli_free(&v.cli);
+	return status;
+}

@@ -1,0 +1,778 @@
+/* enrich.c: ordered, deduplicated, cached, concurrent lookups per event. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "enrich.h"
+#include "event.h"
+#include "json.h"
+
+#define QUEUE_MAX 16 /* batches */
+#define BATCH     (64 * 1024)
+
+/* A batch of whole input lines ('\n'-terminated) from the reader thread;
+ * batching keeps the two threads from waking each other per line. */
+struct item {
+	char *data;
+	size_t len, first;  /* first: number of the first line */
+	size_t off, lineno; /* the main loop's cursor */
+	struct item *next;
+};
+
+struct queue {
+	pthread_mutex_t mu;
+	pthread_cond_t room;
+	struct item *head, *tail;
+	size_t n;
+	int eof, err, stop;
+	size_t nlong; /* over-long lines rejected by the reader */
+	int wake[2];  /* a byte in wake[1] wakes the main loop */
+};
+
+struct entry;
+
+struct ev {
+	char *line;
+	size_t len, lineno;
+	struct entry **keys;
+	size_t nkeys;
+	int outstanding;
+	jv error; /* invalid unless the event itself could not be handled */
+	struct ev *prev, *next;
+};
+
+enum { ENTRY_PENDING, ENTRY_DONE };
+
+struct entry {
+	char *type, *value;
+	int state;
+	enum enrich_verdict verdict;
+	jv result;
+	struct ev **waiters;
+	size_t nwait, capwait;
+	struct entry *chain;
+	struct engine *en;
+};
+
+struct engine {
+	const struct enrich_config *cfg;
+	const struct enrich_ops *ops;
+	void *ctx;
+	struct http *http;
+	struct cache *cache;
+	struct enrich_result *res;
+	struct entry **table;
+	size_t nbuckets, nentries;
+	struct ev *head, *tail;
+	size_t nwindow;
+	int stopped, fatal;
+	jv stop_result; /* what lookups get once nothing more is sent */
+	int reject_fd;
+	struct ndjson_writer out;
+	struct queue q;
+	struct ndjson_reader *reader;
+	int cache_warned;
+};
+
+/* The reader thread: lines from fd 0 into the queue, over-long lines
+ * reported and copied to the reject file. */
+static void *
+reader_main(void *arg)
+{
+	struct engine *en = arg;
+	struct queue *q = &en->q;
+	struct buf b = BUF_INIT;
+	size_t first;
+	int rc;
+
+	for (;;) {
+		buf_clear(&b);
+		rc = ndjson_read_batch(en->reader, &b, BATCH, &first);
+		if (rc == NDJSON_TOOLONG) {
+			log_msg(en->cfg->log, LOG_ERROR, first, NULL,
+			        "line longer than --max-line; rejected");
+			pthread_mutex_lock(&q->mu);
+			q->nlong++;
+			pthread_mutex_unlock(&q->mu);
+			if (ndjson_skip_line(en->reader, en->reject_fd) < 0) {
+				rc = NDJSON_ERR;
+				break;
+			}
+			continue;
+		}
+		if (rc != NDJSON_LINE)
+			break;
+		struct item *it = calloc(1, sizeof(*it));
+
+		if (it == NULL) {
+			rc = NDJSON_ERR;
+			break;
+		}
+		it->data = b.data;
+		it->len = b.len;
+		it->first = it->lineno = first;
+		b = (struct buf)BUF_INIT;
+		pthread_mutex_lock(&q->mu);
+		while (q->n >= QUEUE_MAX && !q->stop)
+			pthread_cond_wait(&q->room, &q->mu);
+		if (q->stop) {
+			pthread_mutex_unlock(&q->mu);
+			free(it->data);
+			free(it);
+			break;
+		}
+		if (q->tail)
+			q->tail->next = it;
+		else
+			q->head = it;
+		q->tail = it;
+		q->n++;
+		pthread_mutex_unlock(&q->mu);
+		if (write(q->wake[1], "", 1) < 0 && errno != EAGAIN) {
+			rc = NDJSON_ERR;
+			break;
+		}
+	}
+	buf_free(&b);
+	pthread_mutex_lock(&q->mu);
+	q->eof = 1;
+	if (rc == NDJSON_ERR)
+		q->err = errno ? errno : EIO;
+	pthread_mutex_unlock(&q->mu);
+	if (write(q->wake[1], "", 1) < 0)
+		return NULL;
+	return NULL;
+}
+
+static struct item *
+queue_pop(struct queue *q, int *eof)
+{
+	struct item *it;
+
+	pthread_mutex_lock(&q->mu);
+	it = q->head;
+	if (it != NULL) {
+		q->head = it->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+		if (q->n-- == QUEUE_MAX)
+			pthread_cond_signal(&q->room);
+	}
+	*eof = it == NULL && q->eof;
+	pthread_mutex_unlock(&q->mu);
+	return it;
+}
+
+static uint64_t
+hash(const char *type, const char *value)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (const char *p = type; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ 0xff) * 1099511628211ULL;
+	for (const char *p = value; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+static int
+grow(struct engine *en)
+{
+	size_t n = en->nbuckets ? en->nbuckets * 2 : 1024;
+	struct entry **t = calloc(n, sizeof(*t));
+
+	if (t == NULL)
+		return -1;
+	for (size_t i = 0; i < en->nbuckets; i++) {
+		struct entry *e = en->table[i], *next;
+
+		for (; e != NULL; e = next) {
+			size_t b = hash(e->type, e->value) & (n - 1);
+
+			next = e->chain;
+			e->chain = t[b];
+			t[b] = e;
+		}
+	}
+	free(en->table);
+	en->table = t;
+	en->nbuckets = n;
+	return 0;
+}
+
+static struct entry *
+find(struct engine *en, const char *type, const char *value)
+{
+	struct entry *e;
+
+	if (en->nbuckets == 0)
+		return NULL;
+	e = en->table[hash(type, value) & (en->nbuckets - 1)];
+	for (; e != NULL; e = e->chain)
+		if (strcmp(e->type, type) == 0 && strcmp(e->value, value) == 0)
+			return e;
+	return NULL;
+}
+
+/* Marks e answered and tells every event waiting on it. */
+static void
+resolve(struct engine *en, struct entry *e, enum enrich_verdict v, jv result)
+{
+	e->state = ENTRY_DONE;
+	e->verdict = v;
+	e->result = result;
+	if ((v == ENRICH_STOP || v == ENRICH_FATAL) && !en->stopped) {
+		/* Nothing more goes out: what is queued gets this answer. */
+		en->stopped = 1;
+		en->stop_result = v == ENRICH_STOP ? en->ops->stopped(en->ctx)
+		                                   : jv_copy(result);
+		http_cancel_queued(en->http);
+	}
+	if (v == ENRICH_FATAL)
+		en->fatal = 1;
+	for (size_t i = 0; i < e->nwait; i++)
+		e->waiters[i]->outstanding--;
+	free(e->waiters);
+	e->waiters = NULL;
+	e->nwait = e->capwait = 0;
+}
+
+static void
+cache_trouble(struct engine *en, const struct soar_error *err)
+{
+	if (!en->cache_warned)
+		log_msg(en->cfg->log, LOG_WARN, 0, NULL,
+		        "%s; going on without the cache", err->message);
+	en->cache_warned = 1;
+}
+
+static void
+on_done(void *arg, const struct http_response *resp,
+        const struct soar_error *herr)
+{
+	struct entry *e = arg;
+	struct engine *en = e->en;
+	struct soar_error err;
+	enum enrich_verdict v;
+	jv result = jv_null();
+
+	if (herr != NULL && strcmp(herr->code, "cancelled") == 0) {
+		resolve(en, e, ENRICH_STOP,
+		        jv_is_valid(en->stop_result)
+		                ? jv_copy(en->stop_result)
+		                : en->ops->stopped(en->ctx));
+		return;
+	}
+	v = en->ops->answer(en->ctx, e->type, e->value, resp, herr, &result);
+	if (v == ENRICH_OK || v == ENRICH_NOTFOUND) {
+		jv text = jv_dump_string(jv_copy(result), 0);
+
+		if (cache_put(en->cache, en->ops->provider, e->type, e->value,
+		              jv_string_value(text), v == ENRICH_NOTFOUND,
+		              time(NULL),
+		              v == ENRICH_OK ? en->cfg->ttl
+		                             : en->cfg->negative_ttl,
+		              &err) < 0)
+			cache_trouble(en, &err);
+		jv_free(text);
+	}
+	resolve(en, e, v, result);
+}
+
+/* Starts the lookup of a new entry: cache, or a request, or an error. */
+static void
+start(struct engine *en, struct entry *e)
+{
+	struct http_request req;
+	struct soar_error err = {0};
+	char *json = NULL;
+	int neg = 0, rc;
+
+	if (en->stopped) {
+		resolve(en, e, ENRICH_STOP, jv_copy(en->stop_result));
+		return;
+	}
+	rc = cache_get(en->cache, en->ops->provider, e->type, e->value,
+	               time(NULL), &json, &neg, &err);
+	if (rc < 0)
+		cache_trouble(en, &err);
+	if (rc == 1) {
+		jv v = jv_parse(json);
+
+		free(json);
+		if (jv_is_valid(v)) {
+			en->res->nhits++;
+			resolve(en, e, neg ? ENRICH_NOTFOUND : ENRICH_OK, v);
+			return;
+		}
+		jv_free(v);
+	}
+	memset(&req, 0, sizeof(req));
+	if (en->ops->request(en->ctx, e->type, e->value, &req, &err) < 0 ||
+	    http_submit(en->http, &req, NULL, on_done, e) < 0) {
+		if (err.code[0] == '\0')
+			soar_error_set(&err, "nomem", "out of memory");
+		resolve(en, e, ENRICH_ERROR, event_error_jv(&err, jv_null()));
+		return;
+	}
+	en->res->nrequests++;
+}
+
+static struct entry *
+lookup(struct engine *en, const char *type, const char *value)
+{
+	struct entry *e = find(en, type, value);
+	size_t b;
+
+	if (e != NULL)
+		return e;
+	if (en->nentries >= en->nbuckets && grow(en) < 0)
+		return NULL;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return NULL;
+	e->type = strdup(type);
+	e->value = strdup(value);
+	if (e->type == NULL || e->value == NULL) {
+		free(e->type);
+		free(e->value);
+		free(e);
+		return NULL;
+	}
+	e->en = en;
+	e->state = ENTRY_PENDING;
+	e->result = jv_invalid();
+	b = hash(type, value) & (en->nbuckets - 1);
+	e->chain = en->table[b];
+	en->table[b] = e;
+	en->nentries++;
+	start(en, e);
+	return e;
+}
+
+static int
+wait_on(struct entry *e, struct ev *ev)
+{
+	if (e->state == ENTRY_DONE)
+		return 0;
+	if (e->nwait == e->capwait) {
+		size_t cap = e->capwait ? e->capwait * 2 : 4;
+		struct ev **w = realloc(e->waiters, cap * sizeof(*w));
+
+		if (w == NULL)
+			return -1;
+		e->waiters = w;
+		e->capwait = cap;
+	}
+	e->waiters[e->nwait++] = ev;
+	ev->outstanding++;
+	return 0;
+}
+
+/* Adds the event of one line to the window, starting its lookups. */
+static int
+admit(struct engine *en, const char *raw, size_t rawlen, size_t lineno)
+{
+	struct json_err je;
+	struct ev *ev;
+	const char *line = raw;
+	size_t n = rawlen;
+	jv keys;
+
+	if (!ndjson_trim(&line, &n))
+		return 0;
+	if (json_check_object(line, n, &je) < 0) {
+		log_msg(en->cfg->log, LOG_ERROR, lineno, NULL,
+		        "column %zu: %s; rejected", je.off + 1, je.msg);
+		en->res->nfailed++;
+		/* raw is followed by its '\n' inside the batch. */
+		if (en->reject_fd >= 0 &&
+		    ndjson_write_all(en->reject_fd, raw, rawlen + 1) != 0)
+			return -1;
+		return 0;
+	}
+	if ((ev = calloc(1, sizeof(*ev))) == NULL)
+		return -1;
+	if ((ev->line = malloc(n + 1)) == NULL) {
+		free(ev);
+		return -1;
+	}
+	memcpy(ev->line, line, n);
+	ev->line[n] = '\0';
+	ev->len = n;
+	ev->lineno = lineno;
+	ev->error = jv_invalid();
+	ev->prev = en->tail;
+	if (en->tail)
+		en->tail->next = ev;
+	else
+		en->head = ev;
+	en->tail = ev;
+	en->nwindow++;
+	keys = en->ops->keys(en->ctx, ev->line, ev->len);
+	if (!jv_is_valid(keys)) {
+		jv msg = jv_invalid_get_msg(keys);
+
+		if (jv_get_kind(msg) == JV_KIND_OBJECT) {
+			ev->error = msg;
+		} else {
+			struct soar_error err;
+
+			soar_error_set(&err, "input", "%s",
+			               jv_get_kind(msg) == JV_KIND_STRING
+			                       ? jv_string_value(msg)
+			                       : "cannot read the event");
+			jv_free(msg);
+			ev->error = event_error_jv(&err, jv_null());
+		}
+		return 0;
+	}
+	size_t nk = (size_t)jv_array_length(jv_copy(keys));
+
+	ev->keys = calloc(nk ? nk : 1, sizeof(*ev->keys));
+	if (ev->keys == NULL) {
+		jv_free(keys);
+		return -1;
+	}
+	for (size_t i = 0; i < nk; i++) {
+		jv k = jv_array_get(jv_copy(keys), (int)i);
+		jv t = jv_array_get(jv_copy(k), 0), v = jv_array_get(k, 1);
+		struct entry *e = NULL;
+		int dup = 0;
+
+		if (jv_get_kind(t) == JV_KIND_STRING &&
+		    jv_get_kind(v) == JV_KIND_STRING)
+			e = lookup(en, jv_string_value(t), jv_string_value(v));
+		jv_free(t);
+		jv_free(v);
+		if (e == NULL)
+			continue;
+		for (size_t j = 0; j < ev->nkeys; j++)
+			dup |= ev->keys[j] == e;
+		if (dup)
+			continue;
+		ev->keys[ev->nkeys++] = e;
+		if (wait_on(e, ev) < 0) {
+			jv_free(keys);
+			return -1;
+		}
+	}
+	jv_free(keys);
+	return 0;
+}
+
+/* Writes one finished event with the tool's key and frees it. */
+static int
+emit(struct engine *en, struct ev *ev)
+{
+	struct buf out = BUF_INIT, val = BUF_INIT;
+	struct soar_error err;
+	int failed = 0, rc;
+	jv v;
+
+	if (!jv_is_valid(ev->error) && ev->nkeys == 0) {
+		/* Nothing to look up: the event goes on byte for byte. */
+		v = jv_invalid();
+	} else if (jv_is_valid(ev->error)) {
+		char *id = event_get_string(ev->line, ev->len, "alert.id");
+		jv msg = jv_getpath(
+		        jv_copy(ev->error),
+		        JV_ARRAY(jv_string("error"), jv_string("message")));
+
+		log_msg(en->cfg->log, LOG_ERROR, ev->lineno, id, "%s",
+		        jv_get_kind(msg) == JV_KIND_STRING
+		                ? jv_string_value(msg)
+		                : "failed");
+		jv_free(msg);
+		free(id);
+		v = ev->error;
+		ev->error = jv_invalid();
+		failed = 1;
+	} else {
+		jv lookups = jv_array();
+
+		for (size_t i = 0; i < ev->nkeys; i++) {
+			struct entry *e = ev->keys[i];
+			jv o = jv_object();
+
+			o = jv_object_set(o, jv_string("type"),
+			                  jv_string(e->type));
+			o = jv_object_set(o, jv_string("value"),
+			                  jv_string(e->value));
+			o = jv_object_set(o, jv_string("result"),
+			                  jv_copy(e->result));
+			lookups = jv_array_append(lookups, o);
+		}
+		v = en->ops->summary(en->ctx, lookups, &failed);
+		if (failed && log_enabled(en->cfg->log, LOG_ERROR)) {
+			char *id =
+			        event_get_string(ev->line, ev->len, "alert.id");
+			jv m = jv_getpath(jv_copy(v),
+			                  JV_ARRAY(jv_string("error"),
+			                           jv_string("message")));
+
+			log_msg(en->cfg->log, LOG_ERROR, ev->lineno, id,
+			        "%s: %s", en->cfg->key,
+			        jv_get_kind(m) == JV_KIND_STRING
+			                ? jv_string_value(m)
+			                : "a lookup failed");
+			jv_free(m);
+			free(id);
+		}
+	}
+	if (!jv_is_valid(v))
+		rc = buf_append(&out, ev->line, ev->len) < 0 ||
+		     buf_putc(&out, '\n') < 0;
+	else
+		rc = event_dump(v, &val) < 0 ||
+		     event_set_key(ev->line, ev->len, en->cfg->key, val.data,
+		                   val.len, &out, &err) < 0 ||
+		     buf_putc(&out, '\n') < 0;
+	if (rc == 0) {
+		rc = ndjson_write(&en->out, out.data, out.len);
+		if (rc == NDJSON_EPIPE)
+			en->res->epipe = 1;
+		else if (rc != 0)
+			log_msg(en->cfg->log, LOG_ERROR, 0, NULL,
+			        "standard output: %s", strerror(errno));
+	} else
+		log_msg(en->cfg->log, LOG_ERROR, ev->lineno, NULL,
+		        "out of memory");
+	buf_free(&out);
+	buf_free(&val);
+	en->res->nevents++;
+	en->res->nfailed += failed != 0;
+	/* Unlink and free. */
+	if (ev->prev)
+		ev->prev->next = ev->next;
+	else
+		en->head = ev->next;
+	if (ev->next)
+		ev->next->prev = ev->prev;
+	else
+		en->tail = ev->prev;
+	en->nwindow--;
+	jv_free(ev->error);
+	free(ev->keys);
+	free(ev->line);
+	free(ev);
+	return rc ? -1 : 0;
+}
+
+/* Writes the events that are ready: from the head in order, or all. */
+static int
+emit_ready(struct engine *en)
+{
+	struct ev *ev = en->head, *next;
+
+	for (; ev != NULL; ev = next) {
+		next = ev->next;
+		if (ev->outstanding > 0) {
+			if (!en->cfg->unordered)
+				break;
+			continue;
+		}
+		if (emit(en, ev) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+free_entries(struct engine *en)
+{
+	for (size_t i = 0; i < en->nbuckets; i++) {
+		struct entry *e = en->table[i], *next;
+
+		for (; e != NULL; e = next) {
+			next = e->chain;
+			jv_free(e->result);
+			free(e->waiters);
+			free(e->type);
+			free(e->value);
+			free(e);
+		}
+	}
+	free(en->table);
+}
+
+static void
+drain_wake(int fd)
+{
+	char b[256];
+
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+}
+
+int
+enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
+           void *ctx, struct http *http, struct cache *cache,
+           struct enrich_result *res)
+{
+	/* On the heap: a reader thread still blocked in read(2) at the end
+	 * is left running with it, and the process exits soon after. */
+	struct engine *en = calloc(1, sizeof(*en));
+	size_t window = cfg->window ? cfg->window : 4096;
+	pthread_t reader;
+	struct item *cur = NULL; /* the batch being admitted */
+	int eof = 0, rc = 0, started = 0, detached = 0, st;
+
+	memset(res, 0, sizeof(*res));
+	if (en == NULL)
+		return -1;
+	*en = (struct engine){.stop_result = jv_invalid(),
+	                      .cfg = cfg,
+	                      .ops = ops,
+	                      .ctx = ctx,
+	                      .http = http,
+	                      .cache = cache,
+	                      .res = res,
+	                      .reject_fd = -1};
+	pthread_mutex_init(&en->q.mu, NULL);
+	pthread_cond_init(&en->q.room, NULL);
+	ndjson_writer_init(&en->out, 1, cfg->line_buffered);
+	if (pipe2(en->q.wake, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    (en->reader = ndjson_reader_new(0, cfg->max_line)) == NULL)
+		goto fail;
+	if (cfg->reject_path != NULL &&
+	    (en->reject_fd = open(cfg->reject_path,
+	                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	                          0600)) < 0) {
+		log_msg(cfg->log, LOG_ERROR, 0, NULL, "--reject %s: %s",
+		        cfg->reject_path, strerror(errno));
+		goto fail;
+	}
+	if (pthread_create(&reader, NULL, reader_main, en) != 0)
+		goto fail;
+	started = 1;
+	for (;;) {
+		/* Admit lines while the window has room and the run goes. */
+		while (!en->fatal && !res->epipe && en->nwindow < window) {
+			if (cur == NULL &&
+			    (cur = queue_pop(&en->q, &eof)) == NULL)
+				break;
+			const char *p = cur->data + cur->off;
+			const char *nl = memchr(p, '\n', cur->len - cur->off);
+			size_t n = (size_t)(nl - p);
+
+			cur->off += n + 1;
+			if (admit(en, p, n, cur->lineno++) < 0)
+				goto fail;
+			if (cur->off >= cur->len) {
+				free(cur->data);
+				free(cur);
+				cur = NULL;
+			}
+		}
+		if (emit_ready(en) < 0 && !res->epipe)
+			goto fail;
+		if (res->epipe)
+			break;
+		if ((eof || en->fatal) && cur == NULL && en->head == NULL &&
+		    http_pending(http) == 0)
+			break;
+		/* About to wait: let what is written reach the reader. */
+		if ((st = ndjson_flush(&en->out)) != 0) {
+			if (st == NDJSON_EPIPE) {
+				res->epipe = 1;
+				break;
+			}
+			log_msg(cfg->log, LOG_ERROR, 0, NULL,
+			        "standard output: %s", strerror(errno));
+			goto fail;
+		}
+		if (http_pending(http) > 0)
+			http_poll(http, 1000, en->q.wake[0]);
+		else if (!eof && !en->fatal) {
+			struct pollfd p = {.fd = en->q.wake[0],
+			                   .events = POLLIN};
+
+			poll(&p, 1, 1000);
+		}
+		drain_wake(en->q.wake[0]);
+	}
+	if ((st = ndjson_flush(&en->out)) == NDJSON_EPIPE)
+		res->epipe = 1;
+	else if (st != 0) {
+		log_msg(cfg->log, LOG_ERROR, 0, NULL, "standard output: %s",
+		        strerror(errno));
+		res->fatal = 1;
+	}
+	if (en->q.err != 0) {
+		log_msg(cfg->log, LOG_ERROR, 0, NULL,
+		        "reading standard input: %s", strerror(en->q.err));
+		res->fatal = 1;
+	}
+	if (en->fatal)
+		res->fatal = 1;
+	goto out;
+fail:
+	res->fatal = 1;
+	rc = -1;
+out:
+	if (started) {
+		pthread_mutex_lock(&en->q.mu);
+		en->q.stop = 1;
+		pthread_cond_broadcast(&en->q.room);
+		pthread_mutex_unlock(&en->q.mu);
+		/* A reader blocked in read(2) on a live pipe is not joined:
+		 * the process is about to exit. */
+		struct timespec until;
+
+		/* A reader waiting for room ends at once; one blocked in
+		 * read(2) on a live pipe does not, and is left behind. */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		detached = pthread_timedjoin_np(reader, NULL, &until) != 0;
+		if (detached)
+			pthread_detach(reader);
+		pthread_mutex_lock(&en->q.mu);
+		res->nfailed += en->q.nlong;
+		pthread_mutex_unlock(&en->q.mu);
+	}
+	while (en->head != NULL) {
+		struct ev *ev = en->head;
+
+		en->head = ev->next;
+		jv_free(ev->error);
+		free(ev->keys);
+		free(ev->line);
+		free(ev);
+	}
+	if (cur != NULL) {
+		free(cur->data);
+		free(cur);
+	}
+	for (struct item *it = en->q.head, *n; it != NULL; it = n) {
+		n = it->next;
+		free(it->data);
+		free(it);
+	}
+	free_entries(en);
+	jv_free(en->stop_result);
+	buf_free(&en->out.buf);
+	if (detached)
+		return -1;
+	if (en->reject_fd >= 0)
+		close(en->reject_fd);
+	ndjson_reader_free(en->reader);
+	if (en->q.wake[0] > 0) {
+		close(en->q.wake[0]);
+		close(en->q.wake[1]);
+	}
+	pthread_mutex_destroy(&en->q.mu);
+	pthread_cond_destroy(&en->q.room);
+	free(en);
+	return rc || res->fatal || res->epipe ? -1 : 0;
+}

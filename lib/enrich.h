@@ -1,0 +1,92 @@
+/*
+ * enrich.h: the stream engine every enricher shares.
+ *
+ * An enricher reads events, finds indicators in each (IPs, hashes, host
+ * ids), looks each one up at a vendor, and writes every event with its own
+ * key added.  This engine does everything but the vendor part:
+ *
+ *   - events leave in input order (or as soon as ready with unordered),
+ *     held in a bounded window so memory stays constant;
+ *   - a lookup is made once per run: every event waiting on the same
+ *     indicator is served by one request (in-run dedup), and answers come
+ *     from and go to the persistent cache (lib/cache) first;
+ *   - requests run concurrently through lib/http;
+ *   - a vendor answer can stop all further calls (quota gone) or end the
+ *     run (credentials refused) after writing what was read.
+ *
+ * The tool describes its vendor with struct enrich_ops.
+ */
+#ifndef SOAR_ENRICH_H
+#define SOAR_ENRICH_H
+
+#include <jv.h>
+
+#include "cache.h"
+#include "http.h"
+#include "log.h"
+#include "ndjson.h"
+
+/* What the tool makes of one lookup's answer. */
+enum enrich_verdict {
+	ENRICH_OK,       /* result holds the answer; cached */
+	ENRICH_NOTFOUND, /* result holds the answer; cached with the short TTL
+	                  */
+	ENRICH_ERROR,    /* this lookup failed; result holds the error object */
+	ENRICH_STOP,     /* failed, and no further lookup must be sent */
+	ENRICH_FATAL,    /* failed, and the run must end (exit 3) */
+};
+
+struct enrich_ops {
+	const char *provider; /* cache namespace, e.g. "vt" */
+	/* Returns the lookups this event needs: an array of [type, value]
+	 * pairs (empty: the event passes unchanged), or an invalid jv whose
+	 * message is an {"error": ...} object (or a string) for an event the
+	 * tool cannot handle. */
+	jv (*keys)(void *ctx, const char *line, size_t n);
+	/* Fills req (strings owned by ctx until the next call) for a lookup.
+	 * Returns 0, or -1 to fail this lookup with err. */
+	int (*request)(void *ctx, const char *type, const char *value,
+	               struct http_request *req, struct soar_error *err);
+	/* Judges a finished request (herr NULL on a 2xx) and sets *result:
+	 * the answer to cache, or an error object. */
+	enum enrich_verdict (*answer)(void *ctx, const char *type,
+	                              const char *value,
+	                              const struct http_response *resp,
+	                              const struct soar_error *herr,
+	                              jv *result);
+	/* Builds the value of the tool's key from the event's lookups: an
+	 * array of {"type", "value", "result"} objects (consumed).  Sets
+	 * *failed when the event counts as failed. */
+	jv (*summary)(void *ctx, jv lookups, int *failed);
+	/* The error object every lookup gets once the run stopped calling. */
+	jv (*stopped)(void *ctx);
+};
+
+struct enrich_config {
+	const char *key; /* the tool's output key ("vt") */
+	int unordered;
+	size_t window;     /* events held at most (default 4096) */
+	long ttl;          /* seconds an answer is cached */
+	long negative_ttl; /* seconds a "not found" is cached */
+	int line_buffered;
+	const char *reject_path;
+	size_t max_line;
+	const struct log *log;
+};
+
+struct enrich_result {
+	size_t nevents;   /* events written */
+	size_t nfailed;   /* events failed or rejected */
+	size_t nrequests; /* HTTP requests sent (after dedup and cache) */
+	size_t nhits;     /* lookups answered by the persistent cache */
+	int fatal;        /* the run ended early: exit 3 */
+	int epipe;        /* our reader went away */
+};
+
+/* Runs the whole stream from fd 0 to fd 1.  cache may be disabled (never
+ * NULL).  Returns 0, or -1 when the run ended early (see res). */
+int enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
+               void *ctx, struct http *http, struct cache *cache,
+               struct enrich_result *res);
+
+#endif
