@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "cache.h"
+#include "env.h"
 #include "error.h"
 
 /* PRAGMA application_id of our files, "Soar" (0x536f6172), tells them
@@ -69,21 +70,6 @@ struct cache {
 	int pruned;  /* expired rows were deleted in this run */
 	char *path;  /* as the user knows it, for messages */
 };
-
-/* Returns the value of name in envp (or the process environment when envp
- * is NULL), borrowed, or NULL. */
-static const char *
-env_get(const char *const *envp, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (envp == NULL)
-		return getenv(name);
-	for (; *envp != NULL; envp++)
-		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
-			return *envp + n + 1;
-	return NULL;
-}
 
 /* Closes the database: the handle is disabled from now on.  An open
  * transaction is rolled back by the close. */

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 
+#include "env.h"
 #include "http.h"
 #include "secret.h"
 
@@ -78,19 +79,6 @@ http_config_defaults(struct http_config *cfg)
 	cfg->user_agent = "soarutils";
 }
 
-static const char *
-env_get(const struct http_config *cfg, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (cfg->envp == NULL)
-		return getenv(name);
-	for (const char *const *e = cfg->envp; *e != NULL; e++)
-		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-			return *e + n + 1;
-	return NULL;
-}
-
 struct http *
 http_new(const struct http_config *cfg, struct soar_error *err)
 {
@@ -114,7 +102,7 @@ http_new(const struct http_config *cfg, struct soar_error *err)
 	h->rng = cfg->seed ? cfg->seed
 	                   : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	for (size_t i = 0; i < 3 && h->cainfo == NULL; i++) {
-		const char *v = env_get(cfg, ca_vars[i]);
+		const char *v = env_get(cfg->envp, ca_vars[i]);
 
 		if (v != NULL && *v != '\0' && (h->cainfo = strdup(v)) == NULL)
 			goto nomem;

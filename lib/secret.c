@@ -10,25 +10,11 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "env.h"
 #include "error.h"
 #include "secret.h"
 
 #define NAME_MAX_LEN 128 /* longest variable name we look up */
-
-/* Returns the value of name in envp (or the process environment when envp
- * is NULL), borrowed, or NULL. */
-static const char *
-env_get(const char *const *envp, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (envp == NULL)
-		return getenv(name);
-	for (; *envp != NULL; envp++)
-		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
-			return *envp + n + 1;
-	return NULL;
-}
 
 static int
 is_blank(int c)
