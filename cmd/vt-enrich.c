@@ -487,68 +487,79 @@ num(jv o, const char *k)
 	return d;
 }
 
+/* Renders one indicator's entry: its type and value, then its answer's
+ * fields or its error. */
+static int
+vt_item(void *ctx, const char *type, const char *value, jv result,
+        struct buf *text, struct enrich_item *it)
+{
+	jv item = jv_object(), e;
+
+	(void)ctx;
+	item = jv_object_set(item, jv_string("type"), jv_string(type));
+	item = jv_object_set(item, jv_string("value"), jv_string(value));
+	e = jv_getpath(jv_copy(result), JV_ARRAY(jv_string("error")));
+	if (jv_get_kind(e) == JV_KIND_OBJECT) {
+		item = jv_object_set(item, jv_string("error"), e);
+	} else {
+		jv f = jv_getpath(jv_copy(result),
+		                  JV_ARRAY(jv_string("found")));
+
+		jv_free(e);
+		it->found = jv_get_kind(f) == JV_KIND_TRUE;
+		jv_free(f);
+		it->num[0] = num(result, "malicious");
+		it->num[1] = num(result, "suspicious");
+		if (jv_get_kind(result) == JV_KIND_OBJECT)
+			item = jv_object_merge(item, jv_copy(result));
+	}
+	return event_dump(item, text);
+}
+
 /* vt.score: 10 points per engine calling the indicator malicious and 3 per
  * suspicious, capped at 100, the worst indicator counting. */
-static jv
-vt_summary(void *ctx, jv lookups, int *failed)
+static int
+vt_summary(void *ctx, const struct enrich_item *items, size_t n,
+           struct buf *out, int *failed)
 {
 	struct vt *v = ctx;
 	double mal = 0, sus = 0, score = 0;
-	int found = 0;
-	jv list = jv_array(), error = jv_invalid(), out = jv_object();
+	const struct enrich_item *error = NULL;
+	int found = 0, rc = 0;
 
-	jv_array_foreach(lookups, i, l)
-	{
-		jv r = jv_object_get(jv_copy(l), jv_string("result"));
-		jv item = jv_object();
+	rc |= buf_puts(out, "{\"indicators\":[");
+	for (size_t i = 0; i < n; i++) {
+		const struct enrich_item *it = &items[i];
 
-		item = jv_object_set(
-		        item, jv_string("type"),
-		        jv_object_get(jv_copy(l), jv_string("type")));
-		item = jv_object_set(
-		        item, jv_string("value"),
-		        jv_object_get(jv_copy(l), jv_string("value")));
-		jv e = jv_getpath(jv_copy(r), JV_ARRAY(jv_string("error")));
-
-		if (jv_is_valid(e) && jv_get_kind(e) != JV_KIND_NULL) {
-			if (!jv_is_valid(error))
-				error = jv_copy(e);
-			item = jv_object_set(item, jv_string("error"), e);
-		} else {
-			double m = num(r, "malicious"),
-			       s = num(r, "suspicious");
-
-			jv f = jv_getpath(jv_copy(r),
-			                  JV_ARRAY(jv_string("found")));
-
-			jv_free(e);
-			found += jv_get_kind(f) == JV_KIND_TRUE;
-			jv_free(f);
-			mal = fmax(mal, m);
-			sus = fmax(sus, s);
-			score = fmax(score, fmin(100, 10 * m + 3 * s));
-			if (jv_get_kind(r) == JV_KIND_OBJECT)
-				item = jv_object_merge(item, jv_copy(r));
+		if (i > 0)
+			rc |= buf_putc(out, ',');
+		rc |= buf_append(out, it->text, it->len);
+		if (it->error != NULL) {
+			if (error == NULL)
+				error = it;
+			continue;
 		}
-		list = jv_array_append(list, item);
-		jv_free(r);
-		jv_free(l);
+		found |= it->found;
+		mal = fmax(mal, it->num[0]);
+		sus = fmax(sus, it->num[1]);
+		score = fmax(score,
+		             fmin(100, 10 * it->num[0] + 3 * it->num[1]));
 	}
-	jv_free(lookups);
-	out = jv_object_set(out, jv_string("indicators"), list);
-	out = jv_object_set(out, jv_string("malicious"), jv_number(mal));
-	out = jv_object_set(out, jv_string("score"), jv_number(round(score)));
-	out = jv_object_set(out, jv_string("verdict"),
-	                    jv_string(mal >= (double)v->mal ? "malicious"
-	                              : mal >= 1 || sus >= (double)v->sus
-	                                      ? "suspicious"
-	                              : found ? "clean"
-	                                      : "unknown"));
-	if (jv_is_valid(error)) {
-		out = jv_object_set(out, jv_string("error"), error);
+	rc |= buf_printf(out,
+	                 "],\"malicious\":%.17g,\"score\":%.17g,"
+	                 "\"verdict\":\"%s\"",
+	                 mal, round(score),
+	                 mal >= (double)v->mal               ? "malicious"
+	                 : mal >= 1 || sus >= (double)v->sus ? "suspicious"
+	                 : found                             ? "clean"
+	                                                     : "unknown");
+	if (error != NULL) {
+		rc |= buf_puts(out, ",\"error\":");
+		rc |= buf_append(out, error->error, error->errlen);
 		*failed = 1;
 	}
-	return out;
+	rc |= buf_putc(out, '}');
+	return rc ? -1 : 0;
 }
 
 static jv
@@ -631,8 +642,15 @@ main(int argc, char *argv[])
 	               .ttl = 86400,
 	               .neg_ttl = 3600,
 	               .rate = 4.0 / 60};
-	struct enrich_ops ops = {"vt",      vt_keys,    vt_request,
-	                         vt_answer, vt_summary, vt_stopped};
+	struct enrich_ops ops = {
+	        .provider = "vt",
+	        .keys = vt_keys,
+	        .request = vt_request,
+	        .answer = vt_answer,
+	        .item = vt_item,
+	        .summary = vt_summary,
+	        .stopped = vt_stopped,
+	};
 	struct http_config hc;
 	struct enrich_config ec = {0};
 	struct enrich_result res;

@@ -54,6 +54,9 @@ struct entry {
 	int state;
 	enum enrich_verdict verdict;
 	jv result;
+	struct enrich_item it; /* rendered when done */
+	struct buf text, errtext;
+	char *message;
 	struct ev **waiters;
 	size_t nwait, capwait;
 	struct entry *chain;
@@ -225,9 +228,30 @@ find(struct engine *en, const char *type, const char *value)
 static void
 resolve(struct engine *en, struct entry *e, enum enrich_verdict v, jv result)
 {
+	jv err = jv_getpath(jv_copy(result), JV_ARRAY(jv_string("error")));
+
 	e->state = ENTRY_DONE;
 	e->verdict = v;
 	e->result = result;
+	/* Rendered once here, used by every event that has the indicator. */
+	memset(&e->it, 0, sizeof(e->it));
+	if (en->ops->item(en->ctx, e->type, e->value, result, &e->text,
+	                  &e->it) < 0)
+		buf_puts(&e->text, "null");
+	if (jv_get_kind(err) == JV_KIND_OBJECT) {
+		jv m = jv_object_get(jv_copy(err), jv_string("message"));
+
+		if (jv_get_kind(m) == JV_KIND_STRING)
+			e->message = strdup(jv_string_value(m));
+		jv_free(m);
+		event_dump(jv_copy(err), &e->errtext);
+	}
+	jv_free(err);
+	e->it.text = e->text.data;
+	e->it.len = e->text.len;
+	e->it.error = e->errtext.len ? e->errtext.data : NULL;
+	e->it.errlen = e->errtext.len;
+	e->it.message = e->message;
 	if ((v == ENRICH_STOP || v == ENRICH_FATAL) && !en->stopped) {
 		/* Nothing more goes out: what is queued gets this answer. */
 		en->stopped = 1;
@@ -495,42 +519,38 @@ emit(struct engine *en, struct ev *ev)
 		ev->error = jv_invalid();
 		failed = 1;
 	} else {
-		jv lookups = jv_array();
+		struct enrich_item stack[16], *items = stack;
+		const char *msg = NULL;
 
+		if (ev->nkeys > 16 &&
+		    (items = calloc(ev->nkeys, sizeof(*items))) == NULL)
+			return -1;
 		for (size_t i = 0; i < ev->nkeys; i++) {
-			struct entry *e = ev->keys[i];
-			jv o = jv_object();
-
-			o = jv_object_set(o, jv_string("type"),
-			                  jv_string(e->type));
-			o = jv_object_set(o, jv_string("value"),
-			                  jv_string(e->value));
-			o = jv_object_set(o, jv_string("result"),
-			                  jv_copy(e->result));
-			lookups = jv_array_append(lookups, o);
+			items[i] = ev->keys[i]->it;
+			if (msg == NULL)
+				msg = items[i].message;
 		}
-		v = en->ops->summary(en->ctx, lookups, &failed);
+		rc = en->ops->summary(en->ctx, items, ev->nkeys, &val, &failed);
+		if (items != stack)
+			free(items);
+		if (rc < 0)
+			return -1;
 		if (failed && log_enabled(en->cfg->log, LOG_ERROR)) {
 			char *id =
 			        event_get_string(ev->line, ev->len, "alert.id");
-			jv m = jv_getpath(jv_copy(v),
-			                  JV_ARRAY(jv_string("error"),
-			                           jv_string("message")));
 
 			log_msg(en->cfg->log, LOG_ERROR, ev->lineno, id,
 			        "%s: %s", en->cfg->key,
-			        jv_get_kind(m) == JV_KIND_STRING
-			                ? jv_string_value(m)
-			                : "a lookup failed");
-			jv_free(m);
+			        msg ? msg : "a lookup failed");
 			free(id);
 		}
+		v = jv_true(); /* the key's text is in val */
 	}
 	if (!jv_is_valid(v))
 		rc = buf_append(&out, ev->line, ev->len) < 0 ||
 		     buf_putc(&out, '\n') < 0;
 	else
-		rc = event_dump(v, &val) < 0 ||
+		rc = (val.len == 0 && event_dump(v, &val) < 0) ||
 		     event_set_key(ev->line, ev->len, en->cfg->key, val.data,
 		                   val.len, &out, &err) < 0 ||
 		     buf_putc(&out, '\n') < 0;
@@ -593,6 +613,9 @@ free_entries(struct engine *en)
 		for (; e != NULL; e = next) {
 			next = e->chain;
 			jv_free(e->result);
+			buf_free(&e->text);
+			buf_free(&e->errtext);
+			free(e->message);
 			free(e->waiters);
 			free(e->type);
 			free(e->value);

@@ -36,6 +36,19 @@ enum enrich_verdict {
 	ENRICH_FATAL,    /* failed, and the run must end (exit 3) */
 };
 
+/* One finished lookup as the summary sees it.  Rendered once when the
+ * answer arrives, so an indicator shared by many events costs one
+ * rendering, not one per event. */
+struct enrich_item {
+	const char *text; /* the indicator's entry, JSON text */
+	size_t len;
+	const char *error; /* its {"code", "message", ...} text, or NULL */
+	size_t errlen;
+	const char *message; /* the error message, or NULL */
+	double num[4];       /* numbers the tool's summary needs */
+	int found;
+};
+
 struct enrich_ops {
 	const char *provider; /* cache namespace, e.g. "vt" */
 	/* Returns the lookups this event needs: an array of [type, value]
@@ -54,10 +67,16 @@ struct enrich_ops {
 	                              const struct http_response *resp,
 	                              const struct soar_error *herr,
 	                              jv *result);
-	/* Builds the value of the tool's key from the event's lookups: an
-	 * array of {"type", "value", "result"} objects (consumed).  Sets
-	 * *failed when the event counts as failed. */
-	jv (*summary)(void *ctx, jv lookups, int *failed);
+	/* Renders one finished lookup, once per indicator per run: appends
+	 * the JSON text of the indicator's entry to text and fills it->num
+	 * and it->found (result borrowed).  Returns 0, or -1 on ENOMEM. */
+	int (*item)(void *ctx, const char *type, const char *value, jv result,
+	            struct buf *text, struct enrich_item *it);
+	/* Appends the JSON text of the tool's key for an event with these
+	 * lookups, and sets *failed when the event counts as failed.
+	 * Returns 0, or -1 on ENOMEM. */
+	int (*summary)(void *ctx, const struct enrich_item *items, size_t n,
+	               struct buf *out, int *failed);
 	/* The error object every lookup gets once the run stopped calling. */
 	jv (*stopped)(void *ctx);
 };
