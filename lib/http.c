@@ -112,6 +112,10 @@ http_new(const struct http_config *cfg, struct soar_error *err)
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	                  (long)h->cfg.jobs);
+	/* Keep every connection of a full round of jobs for the next one:
+	 * the default cache shrinks as finished transfers are removed. */
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
+	                  (long)h->cfg.jobs * 2);
 	return h;
 nomem:
 	soar_error_set(err, "nomem", "out of memory");

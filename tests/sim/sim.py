@@ -130,6 +130,11 @@ class Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections open between requests, as the vendors' own
     # servers do; the tools' connection reuse is then exercised for real.
     protocol_version = "HTTP/1.1"
+    # Real services answer in one segment.  Unbuffered, headers and body
+    # would leave in separate small writes, and Nagle's algorithm against
+    # the client's delayed ACK would add ~40 ms to every answer.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
 
     def version_string(self):
         return "soarutils-sim/1"
@@ -209,11 +214,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(length))
         self.end_headers()
         if idle_ms:
+            # The headers leave now; the body after the stall.
+            self.wfile.flush()
             time.sleep(idle_ms / 1000)
         if self.command != "HEAD":
             if drip_ms:
                 for i in range(len(body)):
                     self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
                     time.sleep(drip_ms / 1000)
             else:
                 self.wfile.write(body)
@@ -227,6 +235,9 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Tools open --jobs connections at once; the default backlog of 5
+    # would drop their SYNs and cost each a one-second retransmit.
+    request_queue_size = 256
     verbose = False
 
     def server_bind(self):
