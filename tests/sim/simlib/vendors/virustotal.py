@@ -755,6 +755,28 @@ def build(subject, override, no_stats, ctrl):
     }}
 
 
+# Bodies are deterministic for a subject and its settings; rendering one
+# (80 engine results, sorted and indented) costs more than serving it, and
+# benchmarks ask for thousands.  Cleared by reset().
+BODIES = {}
+BODIES_LOCK = threading.Lock()
+BODIES_MAX = 20000
+
+
+def rendered(subject, override, no_stats, ctrl):
+    key = (subject.kind, subject.id, json.dumps(override, sort_keys=True),
+           no_stats, ctrl)
+    with BODIES_LOCK:
+        body = BODIES.get(key)
+    if body is None:
+        body = dump(build(subject, override, no_stats, ctrl))
+        with BODIES_LOCK:
+            if len(BODIES) >= BODIES_MAX:
+                BODIES.clear()
+            BODIES[key] = body
+    return body
+
+
 # --- routes -----------------------------------------------------------------
 
 REPORT_PATH = (r"/api/v3/(?P<collection>ip_addresses|domains|files|urls)"
@@ -788,7 +810,7 @@ def report(req):
         return 200, vt_headers(), recorded
     if override is None:
         override = builtin_verdict(subject) or {}
-    return 200, vt_headers(), dump(build(subject, override, no_stats, ctrl))
+    return 200, vt_headers(), rendered(subject, override, no_stats, ctrl)
 
 
 @route("ANY", r"/api/v3(/.*)?")
@@ -806,4 +828,6 @@ def elsewhere(req):
 
 def reset():
     QUOTA.clear()
+    with BODIES_LOCK:
+        BODIES.clear()
     MEMORY.clear()
