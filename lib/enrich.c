@@ -16,13 +16,20 @@
 #define QUEUE_MAX 16 /* batches */
 #define BATCH     (64 * 1024)
 
-/* A batch of whole input lines ('\n'-terminated) from the reader thread;
- * batching keeps the two threads from waking each other per line. */
+/* One input line made ready by the reader thread: checked, copied, its
+ * lookups found.  Doing that work there puts the second core to use. */
+struct prep {
+	char *line; /* trimmed copy, owned */
+	size_t len, lineno;
+	jv keys; /* the tool's keys(): an array, or invalid with a message */
+};
+
+/* A batch of prepared lines: batching keeps the two threads from waking
+ * each other per line. */
 struct item {
-	char *data;
-	size_t len, first;  /* first: number of the first line */
-	size_t off, lineno; /* the main loop's cursor */
-	struct item *next;
+	struct prep *v;
+	size_t n, next; /* next: the main loop's cursor */
+	struct item *next_item;
 };
 
 struct queue {
@@ -31,8 +38,8 @@ struct queue {
 	struct item *head, *tail;
 	size_t n;
 	int eof, err, stop;
-	size_t nlong; /* over-long lines rejected by the reader */
-	int wake[2];  /* a byte in wake[1] wakes the main loop */
+	size_t nrejected; /* lines the reader rejected */
+	int wake[2];      /* a byte in wake[1] wakes the main loop */
 };
 
 struct entry;
@@ -85,6 +92,78 @@ struct engine {
 
 /* The reader thread: lines from fd 0 into the queue, over-long lines
  * reported and copied to the reject file. */
+static void
+item_free(struct item *it)
+{
+	if (it == NULL)
+		return;
+	for (size_t i = it->next; i < it->n; i++) {
+		free(it->v[i].line);
+		jv_free(it->v[i].keys);
+	}
+	free(it->v);
+	free(it);
+}
+
+/* On the reader thread: checks each line of a batch, rejecting what is
+ * not an event, and finds the lookups of the others.  Returns the
+ * prepared batch, or NULL on ENOMEM or a reject-file write error. */
+static struct item *
+prepare_batch(struct engine *en, const char *data, size_t len, size_t first)
+{
+	struct item *it = calloc(1, sizeof(*it));
+	const char *p = data, *end = data + len;
+	size_t cap = 0, lineno = first;
+
+	if (it == NULL)
+		return NULL;
+	for (; p < end; lineno++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *raw = p, *line = p;
+		size_t rawlen = (size_t)(nl - p), n = rawlen;
+		struct json_err je;
+		struct prep *pr;
+
+		p = nl + 1;
+		if (!ndjson_trim(&line, &n))
+			continue;
+		if (json_check_object(line, n, &je) < 0) {
+			log_msg(en->cfg->log, LOG_ERROR, lineno, NULL,
+			        "column %zu: %s; rejected", je.off + 1, je.msg);
+			pthread_mutex_lock(&en->q.mu);
+			en->q.nrejected++;
+			pthread_mutex_unlock(&en->q.mu);
+			if (en->reject_fd >= 0 &&
+			    ndjson_write_all(en->reject_fd, raw, rawlen + 1) !=
+			            0)
+				goto fail;
+			continue;
+		}
+		if (it->n == cap) {
+			size_t c = cap ? cap * 2 : 64;
+			struct prep *v = realloc(it->v, c * sizeof(*v));
+
+			if (v == NULL)
+				goto fail;
+			it->v = v;
+			cap = c;
+		}
+		pr = &it->v[it->n];
+		if ((pr->line = malloc(n + 1)) == NULL)
+			goto fail;
+		memcpy(pr->line, line, n);
+		pr->line[n] = '\0';
+		pr->len = n;
+		pr->lineno = lineno;
+		pr->keys = en->ops->keys(en->ctx, pr->line, n);
+		it->n++;
+	}
+	return it;
+fail:
+	item_free(it);
+	return NULL;
+}
+
 static void *
 reader_main(void *arg)
 {
@@ -101,7 +180,7 @@ reader_main(void *arg)
 			log_msg(en->cfg->log, LOG_ERROR, first, NULL,
 			        "line longer than --max-line; rejected");
 			pthread_mutex_lock(&q->mu);
-			q->nlong++;
+			q->nrejected++;
 			pthread_mutex_unlock(&q->mu);
 			if (ndjson_skip_line(en->reader, en->reject_fd) < 0) {
 				rc = NDJSON_ERR;
@@ -111,27 +190,22 @@ reader_main(void *arg)
 		}
 		if (rc != NDJSON_LINE)
 			break;
-		struct item *it = calloc(1, sizeof(*it));
+		struct item *it = prepare_batch(en, b.data, b.len, first);
 
 		if (it == NULL) {
 			rc = NDJSON_ERR;
 			break;
 		}
-		it->data = b.data;
-		it->len = b.len;
-		it->first = it->lineno = first;
-		b = (struct buf)BUF_INIT;
 		pthread_mutex_lock(&q->mu);
 		while (q->n >= QUEUE_MAX && !q->stop)
 			pthread_cond_wait(&q->room, &q->mu);
 		if (q->stop) {
 			pthread_mutex_unlock(&q->mu);
-			free(it->data);
-			free(it);
+			item_free(it);
 			break;
 		}
 		if (q->tail)
-			q->tail->next = it;
+			q->tail->next_item = it;
 		else
 			q->head = it;
 		q->tail = it;
@@ -161,7 +235,7 @@ queue_pop(struct queue *q, int *eof)
 	pthread_mutex_lock(&q->mu);
 	it = q->head;
 	if (it != NULL) {
-		q->head = it->next;
+		q->head = it->next_item;
 		if (q->head == NULL)
 			q->tail = NULL;
 		if (q->n-- == QUEUE_MAX)
@@ -399,38 +473,21 @@ wait_on(struct entry *e, struct ev *ev)
 	return 0;
 }
 
-/* Adds the event of one line to the window, starting its lookups. */
+/* Adds a prepared event to the window (taking its line and keys) and
+ * starts its lookups. */
 static int
-admit(struct engine *en, const char *raw, size_t rawlen, size_t lineno)
+admit(struct engine *en, struct prep *pr)
 {
-	struct json_err je;
 	struct ev *ev;
-	const char *line = raw;
-	size_t n = rawlen;
-	jv keys;
+	jv keys = pr->keys;
 
-	if (!ndjson_trim(&line, &n))
-		return 0;
-	if (json_check_object(line, n, &je) < 0) {
-		log_msg(en->cfg->log, LOG_ERROR, lineno, NULL,
-		        "column %zu: %s; rejected", je.off + 1, je.msg);
-		en->res->nfailed++;
-		/* raw is followed by its '\n' inside the batch. */
-		if (en->reject_fd >= 0 &&
-		    ndjson_write_all(en->reject_fd, raw, rawlen + 1) != 0)
-			return -1;
-		return 0;
-	}
+	pr->keys = jv_invalid();
 	if ((ev = calloc(1, sizeof(*ev))) == NULL)
 		return -1;
-	if ((ev->line = malloc(n + 1)) == NULL) {
-		free(ev);
-		return -1;
-	}
-	memcpy(ev->line, line, n);
-	ev->line[n] = '\0';
-	ev->len = n;
-	ev->lineno = lineno;
+	ev->line = pr->line;
+	ev->len = pr->len;
+	ev->lineno = pr->lineno;
+	pr->line = NULL;
 	ev->error = jv_invalid();
 	ev->prev = en->tail;
 	if (en->tail)
@@ -439,7 +496,6 @@ admit(struct engine *en, const char *raw, size_t rawlen, size_t lineno)
 		en->head = ev;
 	en->tail = ev;
 	en->nwindow++;
-	keys = en->ops->keys(en->ctx, ev->line, ev->len);
 	if (!jv_is_valid(keys)) {
 		jv msg = jv_invalid_get_msg(keys);
 
@@ -681,16 +737,11 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 			if (cur == NULL &&
 			    (cur = queue_pop(&en->q, &eof)) == NULL)
 				break;
-			const char *p = cur->data + cur->off;
-			const char *nl = memchr(p, '\n', cur->len - cur->off);
-			size_t n = (size_t)(nl - p);
-
-			cur->off += n + 1;
-			if (admit(en, p, n, cur->lineno++) < 0)
+			if (cur->next < cur->n &&
+			    admit(en, &cur->v[cur->next++]) < 0)
 				goto fail;
-			if (cur->off >= cur->len) {
-				free(cur->data);
-				free(cur);
+			if (cur->next >= cur->n) {
+				item_free(cur);
 				cur = NULL;
 			}
 		}
@@ -761,7 +812,7 @@ out:
 		if (detached)
 			pthread_detach(reader);
 		pthread_mutex_lock(&en->q.mu);
-		res->nfailed += en->q.nlong;
+		res->nfailed += en->q.nrejected;
 		pthread_mutex_unlock(&en->q.mu);
 	}
 	while (en->head != NULL) {
@@ -773,14 +824,10 @@ out:
 		free(ev->line);
 		free(ev);
 	}
-	if (cur != NULL) {
-		free(cur->data);
-		free(cur);
-	}
+	item_free(cur);
 	for (struct item *it = en->q.head, *n; it != NULL; it = n) {
-		n = it->next;
-		free(it->data);
-		free(it);
+		n = it->next_item;
+		item_free(it);
 	}
 	free_entries(en);
 	jv_free(en->stop_result);
