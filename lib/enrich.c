@@ -82,6 +82,7 @@ struct engine {
 	struct ev *head, *tail;
 	size_t nwindow;
 	int stopped, fatal;
+	size_t ncompleted; /* lookups answered by the network */
 	jv stop_result; /* what lookups get once nothing more is sent */
 	int reject_fd;
 	struct ndjson_writer out;
@@ -360,6 +361,8 @@ on_done(void *arg, const struct http_response *resp,
 	struct soar_error err;
 	enum enrich_verdict v;
 	jv result = jv_null();
+
+	en->ncompleted++;
 
 	if (herr != NULL && strcmp(herr->code, "cancelled") == 0) {
 		resolve(en, e, ENRICH_STOP,
@@ -752,7 +755,16 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 		if ((eof || en->fatal) && cur == NULL && en->head == NULL &&
 		    http_pending(http) == 0)
 			break;
-		/* About to wait: let what is written reach the reader. */
+		/* Collect what is already done without waiting; only when there
+		 * is nothing to do is the output flushed and the loop put to
+		 * sleep, so a busy run makes no write per answer. */
+		if (http_pending(http) > 0) {
+			size_t done = en->ncompleted;
+
+			http_poll(http, 0, -1);
+			if (en->ncompleted != done)
+				continue;
+		}
 		if ((st = ndjson_flush(&en->out)) != 0) {
 			if (st == NDJSON_EPIPE) {
 				res->epipe = 1;
