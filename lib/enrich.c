@@ -19,7 +19,7 @@
 /* One input line made ready by the reader thread: checked, copied, its
  * lookups found.  Doing that work there puts the second core to use. */
 struct prep {
-	char *line; /* trimmed copy, owned */
+	const char *line; /* trimmed, inside the batch's data */
 	size_t len, lineno;
 	jv keys; /* the tool's keys(): an array, or invalid with a message */
 };
@@ -27,6 +27,8 @@ struct prep {
 /* A batch of prepared lines: batching keeps the two threads from waking
  * each other per line. */
 struct item {
+	char *data; /* the batch's bytes: every line of it points here */
+	int refs;   /* events still holding a line, plus one for the cursor */
 	struct prep *v;
 	size_t n, next; /* next: the main loop's cursor */
 	struct item *next_item;
@@ -45,7 +47,8 @@ struct queue {
 struct entry;
 
 struct ev {
-	char *line;
+	const char *line; /* inside owner->data */
+	struct item *owner;
 	size_t len, lineno;
 	struct entry **keys;
 	size_t nkeys;
@@ -83,7 +86,7 @@ struct engine {
 	size_t nwindow;
 	int stopped, fatal;
 	size_t ncompleted; /* lookups answered by the network */
-	jv stop_result; /* what lookups get once nothing more is sent */
+	jv stop_result;    /* what lookups get once nothing more is sent */
 	int reject_fd;
 	struct ndjson_writer out;
 	struct queue q;
@@ -98,26 +101,39 @@ item_free(struct item *it)
 {
 	if (it == NULL)
 		return;
-	for (size_t i = it->next; i < it->n; i++) {
-		free(it->v[i].line);
+	for (size_t i = it->next; i < it->n; i++)
 		jv_free(it->v[i].keys);
-	}
 	free(it->v);
+	free(it->data);
 	free(it);
+}
+
+/* Drops one reference to a batch; the last one frees it. */
+static void
+item_unref(struct item *it)
+{
+	if (it != NULL && --it->refs == 0)
+		item_free(it);
 }
 
 /* On the reader thread: checks each line of a batch, rejecting what is
  * not an event, and finds the lookups of the others.  Returns the
  * prepared batch, or NULL on ENOMEM or a reject-file write error. */
 static struct item *
-prepare_batch(struct engine *en, const char *data, size_t len, size_t first)
+prepare_batch(struct engine *en, struct buf *b, size_t first)
 {
 	struct item *it = calloc(1, sizeof(*it));
-	const char *p = data, *end = data + len;
+	const char *p, *end;
 	size_t cap = 0, lineno = first;
 
 	if (it == NULL)
 		return NULL;
+	/* The item takes the buffer: lines are used where they lie. */
+	it->data = b->data;
+	it->refs = 1;
+	p = it->data;
+	end = p + b->len;
+	*b = (struct buf)BUF_INIT;
 	for (; p < end; lineno++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *raw = p, *line = p;
@@ -150,10 +166,7 @@ prepare_batch(struct engine *en, const char *data, size_t len, size_t first)
 			cap = c;
 		}
 		pr = &it->v[it->n];
-		if ((pr->line = malloc(n + 1)) == NULL)
-			goto fail;
-		memcpy(pr->line, line, n);
-		pr->line[n] = '\0';
+		pr->line = line;
 		pr->len = n;
 		pr->lineno = lineno;
 		pr->keys = en->ops->keys(en->ctx, pr->line, n);
@@ -176,6 +189,10 @@ reader_main(void *arg)
 
 	for (;;) {
 		buf_clear(&b);
+		if (buf_reserve(&b, BATCH + BATCH / 4) < 0) {
+			rc = NDJSON_ERR;
+			break;
+		}
 		rc = ndjson_read_batch(en->reader, &b, BATCH, &first);
 		if (rc == NDJSON_TOOLONG) {
 			log_msg(en->cfg->log, LOG_ERROR, first, NULL,
@@ -191,7 +208,7 @@ reader_main(void *arg)
 		}
 		if (rc != NDJSON_LINE)
 			break;
-		struct item *it = prepare_batch(en, b.data, b.len, first);
+		struct item *it = prepare_batch(en, &b, first);
 
 		if (it == NULL) {
 			rc = NDJSON_ERR;
@@ -479,7 +496,7 @@ wait_on(struct entry *e, struct ev *ev)
 /* Adds a prepared event to the window (taking its line and keys) and
  * starts its lookups. */
 static int
-admit(struct engine *en, struct prep *pr)
+admit(struct engine *en, struct item *owner, struct prep *pr)
 {
 	struct ev *ev;
 	jv keys = pr->keys;
@@ -490,7 +507,8 @@ admit(struct engine *en, struct prep *pr)
 	ev->line = pr->line;
 	ev->len = pr->len;
 	ev->lineno = pr->lineno;
-	pr->line = NULL;
+	ev->owner = owner;
+	owner->refs++;
 	ev->error = jv_invalid();
 	ev->prev = en->tail;
 	if (en->tail)
@@ -639,7 +657,7 @@ emit(struct engine *en, struct ev *ev)
 	en->nwindow--;
 	jv_free(ev->error);
 	free(ev->keys);
-	free(ev->line);
+	item_unref(ev->owner);
 	free(ev);
 	return rc ? -1 : 0;
 }
@@ -741,10 +759,10 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 			    (cur = queue_pop(&en->q, &eof)) == NULL)
 				break;
 			if (cur->next < cur->n &&
-			    admit(en, &cur->v[cur->next++]) < 0)
+			    admit(en, cur, &cur->v[cur->next++]) < 0)
 				goto fail;
 			if (cur->next >= cur->n) {
-				item_free(cur);
+				item_unref(cur);
 				cur = NULL;
 			}
 		}
@@ -833,10 +851,10 @@ out:
 		en->head = ev->next;
 		jv_free(ev->error);
 		free(ev->keys);
-		free(ev->line);
+		item_unref(ev->owner);
 		free(ev);
 	}
-	item_free(cur);
+	item_unref(cur);
 	for (struct item *it = en->q.head, *n; it != NULL; it = n) {
 		n = it->next_item;
 		item_free(it);

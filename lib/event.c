@@ -259,6 +259,43 @@ set_at(const char *line, size_t n, const char *p, size_t plen, int literal,
 	size_t open = json_skip_ws(line, n, 0), a, b;
 
 	buf_clear(out);
+	if (literal && plen + 2 < 256 && memchr(p, '"', plen) == NULL &&
+	    memchr(p, '\\', plen) == NULL) {
+		/* A key whose quoted form appears nowhere in the line cannot be
+		 * a member: append it without walking the members. */
+		char needle[256];
+		size_t close = n;
+
+		needle[0] = '"';
+		memcpy(needle + 1, p, plen);
+		needle[plen + 1] = '"';
+		if (memmem(line, n, needle, plen + 2) == NULL) {
+			while (close > 0 && line[close - 1] != '}')
+				close--;
+			if (close > 0) {
+				size_t before = close - 1;
+
+				while (before > 0 &&
+				       (line[before - 1] == ' ' ||
+				        line[before - 1] == '\t' ||
+				        line[before - 1] == '\r' ||
+				        line[before - 1] == '\n'))
+					before--;
+				int empty =
+				        before > 0 && line[before - 1] == '{';
+
+				if (buf_append(out, line, close - 1) < 0 ||
+				    (!empty && buf_putc(out, ',') < 0) ||
+				    put_key(out, p, plen) < 0 ||
+				    buf_putc(out, ':') < 0 ||
+				    buf_append(out, val, vlen) < 0 ||
+				    buf_append(out, line + close - 1,
+				               n - close + 1) < 0)
+					goto nomem;
+				return 0;
+			}
+		}
+	}
 	if (literal) {
 		struct json_iter it;
 		struct json_member m;
