@@ -545,10 +545,11 @@ vt_summary(void *ctx, const struct enrich_item *items, size_t n,
 		score = fmax(score,
 		             fmin(100, 10 * it->num[0] + 3 * it->num[1]));
 	}
+	/* Engine counts are whole numbers, printed as such. */
 	rc |= buf_printf(out,
-	                 "],\"malicious\":%.17g,\"score\":%.17g,"
+	                 "],\"malicious\":%lld,\"score\":%lld,"
 	                 "\"verdict\":\"%s\"",
-	                 mal, round(score),
+	                 (long long)mal, (long long)round(score),
 	                 mal >= (double)v->mal               ? "malicious"
 	                 : mal >= 1 || sus >= (double)v->sus ? "suspicious"
 	                 : found                             ? "clean"

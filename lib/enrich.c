@@ -780,6 +780,8 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 			size_t done = en->ncompleted;
 
 			http_poll(http, 0, -1);
+			/* on_done(), called inside http_poll(), counts. */
+			/* cppcheck-suppress knownConditionTrueFalse */
 			if (en->ncompleted != done)
 				continue;
 		}
