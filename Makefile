@@ -4,6 +4,7 @@
 #   make check      sanitizer build (ASan+UBSan), C unit tests, bats suite
 #   make lint       clang-format, cppcheck, mandoc -Tlint, banned functions
 #   make bench      side-by-side benchmarks (optimized build)
+#   make demo       a whole playbook against the local simulator
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install the Debian packages the build and tests need
 
@@ -40,7 +41,7 @@ MAN7       = man/man7/soarutils.7
 SAN_FLAGS  = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 
-.PHONY: all check unit lint bench install uninstall deps clean valgrind
+.PHONY: all check unit lint bench demo install uninstall deps clean valgrind
 # Objects are kept between builds, not treated as intermediate files.
 .SECONDARY:
 
@@ -84,6 +85,10 @@ lint:
 bench: all
 	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/decide.sh
 	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/vt-enrich.sh
+
+# A whole playbook against the local simulator: no account needed.
+demo: all
+	BIN=$(CURDIR)/$(B)/bin examples/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
