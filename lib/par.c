@@ -266,9 +266,11 @@ par_run(struct ndjson_reader *r, const struct par_config *cfg,
 		if (drain(&p, sk, res, 0) < 0)
 			goto stop;
 		s = &p.slots[p.read_seq % p.nslots];
-		if (threaded && !ndjson_reader_ready(r)) {
-			/* About to wait for input: let the output catch up. */
-			if (drain(&p, sk, res, 1) < 0 ||
+		if (!ndjson_reader_ready(r)) {
+			/* About to wait for input: let the output catch up, so
+			 * a slow stream (tail -f) is not held in our buffers.
+			 */
+			if ((threaded && drain(&p, sk, res, 1) < 0) ||
 			    flush_all(cfg, sk, res) < 0)
 				goto stop;
 		}

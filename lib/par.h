@@ -5,9 +5,9 @@
  * nthreads workers turn each batch into output text.  A small input never
  * starts a thread: batches are processed inline until one comes in full,
  * which is when a second core pays for itself.  Before the reader would wait
- * for input, everything already processed is written out, so a slow stream
- * (tail -f) is not held back.  Memory stays bounded: a fixed ring of batch
- * slots, each about one batch (or one maximal line) in size.
+ * for input, everything already processed is written out and flushed, so a
+ * slow stream (tail -f) is not held back.  Memory stays bounded: a fixed ring
+ * of batch slots, each about one batch (or one maximal line) in size.
  */
 #ifndef SOAR_PAR_H
 #define SOAR_PAR_H

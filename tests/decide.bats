@@ -346,3 +346,12 @@ for i in range(200000): sys.stdout.write("{\"i\":%d}\n" % i)' >many.ndjson
 	[ "$(cat objects)" -ge 10 ]
 	[ "$(grep -c '"seen":true' <<<"$output")" -ge "$(cat objects)" ]
 }
+
+@test "decide: a slow stream is written as it comes, without --line-buffered" {
+	# The second line comes 3 s later: the first must not wait for it.
+	run bash -c '{ echo "{\"a\":1}"; sleep 3; echo "{\"a\":2}"; } |
+		decide -w true | { IFS= read -r -t 2 line; echo "first:$line"; cat; }'
+	assert_success
+	assert_line --index 0 'first:{"a":1}'
+	assert_line --index 1 '{"a":2}'
+}
