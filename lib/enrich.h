@@ -14,7 +14,11 @@
  *   - a vendor answer can stop all further calls (quota gone) or end the
  *     run (credentials refused) after writing what was read.
  *
- * The tool describes its vendor with struct enrich_ops.
+ * The tool describes its vendor with struct enrich_ops.  Threads: keys()
+ * runs on the reader thread (lines are checked and their lookups found
+ * there, so the second core does half the work); every other callback runs
+ * on the calling thread.  keys() must therefore touch nothing the other
+ * callbacks change.
  */
 #ifndef SOAR_ENRICH_H
 #define SOAR_ENRICH_H
@@ -54,7 +58,8 @@ struct enrich_ops {
 	/* Returns the lookups this event needs: an array of [type, value]
 	 * pairs (empty: the event passes unchanged), or an invalid jv whose
 	 * message is an {"error": ...} object (or a string) for an event the
-	 * tool cannot handle. */
+	 * tool cannot handle.  Called on the reader thread, in input order;
+	 * line is not NUL-terminated. */
 	jv (*keys)(void *ctx, const char *line, size_t n);
 	/* Fills req (strings owned by ctx until the next call) for a lookup.
 	 * Returns 0, or -1 to fail this lookup with err. */
