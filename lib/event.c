@@ -17,6 +17,42 @@ struct place {
 	int blocked; /* a step of the path is not an object */
 };
 
+/* The best member of one object for a dotted path, found member by
+ * member: a key equal to the whole path wins over nested forms (the last
+ * one, as in libjq); otherwise the longest key that is a dotted prefix. */
+struct match {
+	int exact;
+	size_t prefix; /* length of the best prefix key, 0 for none */
+	struct json_member m;
+};
+
+static void
+match_member(const struct json_member *m, const char *path, size_t plen,
+             struct match *mt)
+{
+	const char *dot;
+
+	if (m->keylen > plen && !m->key_escaped)
+		return;
+	if (json_key_equals(m, path, plen)) {
+		mt->exact = 1;
+		mt->m = *m;
+		return;
+	}
+	if (mt->exact)
+		return;
+	for (dot = path;
+	     (dot = memchr(dot, '.', plen - (size_t)(dot - path))) != NULL;
+	     dot++) {
+		size_t k = (size_t)(dot - path);
+
+		if (k > mt->prefix && json_key_equals(m, path, k)) {
+			mt->prefix = k;
+			mt->m = *m;
+		}
+	}
+}
+
 /* Searches the object whose '{' is at line[open] for path[0..plen). */
 static void
 locate(const char *line, size_t n, size_t open, const char *path, size_t plen,
@@ -24,53 +60,29 @@ locate(const char *line, size_t n, size_t open, const char *path, size_t plen,
 {
 	struct json_iter it;
 	struct json_member m;
+	struct match mt = {0};
 
 	pl->found = 0;
 	pl->blocked = 0;
 	pl->obj = open;
 	pl->rest = path;
 	pl->restlen = plen;
-
-	/* One pass: a key equal to the whole remaining path wins over
-	 * nested forms; otherwise the longest key that is a dotted prefix. */
-	size_t best = 0;
-	struct json_member bm = {0};
-
 	json_iter_init(&it, line, n, open);
-	while (json_iter_next(&it, &m)) {
-		const char *dot;
-		size_t k;
-
-		if (m.keylen > plen && !m.key_escaped)
-			continue;
-		if (json_key_equals(&m, path, plen)) {
-			pl->found = 1;
-			pl->m = m;
-			continue;
-		}
-		if (pl->found)
-			continue;
-		for (dot = path;
-		     (dot = memchr(dot, '.', plen - (size_t)(dot - path))) !=
-		     NULL;
-		     dot++) {
-			k = (size_t)(dot - path);
-			if (k > best && json_key_equals(&m, path, k)) {
-				best = k;
-				bm = m;
-			}
-		}
+	while (json_iter_next(&it, &m))
+		match_member(&m, path, plen, &mt);
+	if (mt.exact) {
+		pl->found = 1;
+		pl->m = mt.m;
+		return;
 	}
-	if (pl->found)
+	if (mt.prefix == 0)
 		return;
-	if (best == 0)
-		return;
-	if (bm.vallen == 0 || bm.val[0] != '{') {
+	if (mt.m.vallen == 0 || mt.m.val[0] != '{') {
 		pl->blocked = 1;
 		return;
 	}
-	locate(line, n, (size_t)(bm.val - line), path + best + 1,
-	       plen - best - 1, pl);
+	locate(line, n, (size_t)(mt.m.val - line), path + mt.prefix + 1,
+	       plen - mt.prefix - 1, pl);
 }
 
 /* Parses a dotted path: a leading '.' is allowed; empty steps are not. */
@@ -112,66 +124,34 @@ event_find_many(const char *line, size_t n, const char *const *paths,
                 size_t npaths, struct event_span *out)
 {
 	struct json_iter it;
-	struct json_member m, best[EVENT_FIND_MAX];
-	size_t open = json_skip_ws(line, n, 0), blen[EVENT_FIND_MAX];
+	struct json_member m;
+	struct match mt[EVENT_FIND_MAX];
 	const char *p[EVENT_FIND_MAX];
-	size_t plen[EVENT_FIND_MAX];
-	int found = 0, exact[EVENT_FIND_MAX];
+	size_t plen[EVENT_FIND_MAX], open = json_skip_ws(line, n, 0);
+	int found = 0;
 
 	if (npaths > EVENT_FIND_MAX || open >= n)
 		return -1;
+	memset(mt, 0, sizeof(mt));
 	for (size_t i = 0; i < npaths; i++) {
-		exact[i] = 0;
-		blen[i] = 0;
 		out[i].off = out[i].len = 0;
 		if (!path_ok(paths[i], &p[i], &plen[i]))
 			plen[i] = 0;
 	}
-	/* One pass over the members serves every path. */
+	/* One pass over the top-level members serves every path. */
 	json_iter_init(&it, line, n, open);
-	while (json_iter_next(&it, &m)) {
-		for (size_t i = 0; i < npaths; i++) {
-			const char *dot;
-
-			if (plen[i] == 0 ||
-			    (m.keylen > plen[i] && !m.key_escaped))
-				continue;
-			if (json_key_equals(&m, p[i], plen[i])) {
-				exact[i] = 1;
-				best[i] = m;
-				continue;
-			}
-			if (exact[i])
-				continue;
-			for (dot = p[i];
-			     (dot = memchr(dot, '.',
-			                   plen[i] - (size_t)(dot - p[i]))) !=
-			     NULL;
-			     dot++) {
-				size_t k = (size_t)(dot - p[i]);
-
-				if (k > blen[i] &&
-				    json_key_equals(&m, p[i], k)) {
-					blen[i] = k;
-					best[i] = m;
-				}
-			}
-		}
-	}
+	while (json_iter_next(&it, &m))
+		for (size_t i = 0; i < npaths; i++)
+			if (plen[i] > 0)
+				match_member(&m, p[i], plen[i], &mt[i]);
 	for (size_t i = 0; i < npaths; i++) {
-		struct place pl;
+		struct place pl = {.found = mt[i].exact, .m = mt[i].m};
 
-		if (exact[i]) {
-			out[i].off = (size_t)(best[i].val - line);
-			out[i].len = best[i].vallen;
-			found++;
-			continue;
-		}
-		if (blen[i] == 0 || best[i].vallen == 0 ||
-		    best[i].val[0] != '{')
-			continue;
-		locate(line, n, (size_t)(best[i].val - line),
-		       p[i] + blen[i] + 1, plen[i] - blen[i] - 1, &pl);
+		if (!mt[i].exact && mt[i].prefix > 0 && mt[i].m.vallen > 0 &&
+		    mt[i].m.val[0] == '{')
+			locate(line, n, (size_t)(mt[i].m.val - line),
+			       p[i] + mt[i].prefix + 1,
+			       plen[i] - mt[i].prefix - 1, &pl);
 		if (pl.found) {
 			out[i].off = (size_t)(pl.m.val - line);
 			out[i].len = pl.m.vallen;
@@ -210,21 +190,18 @@ put_key(struct buf *out, const char *key, size_t len)
 
 /* Writes line with the member list of the object at open extended by
  * "rest": val, where rest may be a dotted path turned into nested objects. */
+/* Writes line with "rest": val added as the last member of the object
+ * whose '}' is line[close] (empty: it has no member yet); rest may be a
+ * dotted path, turned into nested objects unless literal. */
 static int
-insert(const char *line, size_t n, size_t open, const char *rest,
-       size_t restlen, const char *val, size_t vlen, int literal,
-       struct buf *out)
+insert_at(const char *line, size_t n, size_t close, int empty, const char *rest,
+          size_t restlen, const char *val, size_t vlen, int literal,
+          struct buf *out)
 {
-	struct json_iter it;
-	struct json_member m;
-	size_t close, nsteps = 0;
-	int empty = 1, rc = 0;
 	const char *step = rest, *dot;
+	size_t nsteps = 0;
+	int rc = 0;
 
-	json_iter_init(&it, line, n, open);
-	while (json_iter_next(&it, &m))
-		empty = 0;
-	close = it.i; /* the object's '}' */
 	rc |= buf_append(out, line, close);
 	if (!empty)
 		rc |= buf_putc(out, ',');
@@ -251,6 +228,55 @@ insert(const char *line, size_t n, size_t open, const char *rest,
 	return rc ? -1 : 0;
 }
 
+/* insert_at() for the object whose '{' is at line[open]. */
+static int
+insert(const char *line, size_t n, size_t open, const char *rest,
+       size_t restlen, const char *val, size_t vlen, int literal,
+       struct buf *out)
+{
+	struct json_iter it;
+	struct json_member m;
+	int empty = 1;
+
+	json_iter_init(&it, line, n, open);
+	while (json_iter_next(&it, &m))
+		empty = 0;
+	return insert_at(line, n, it.i, empty, rest, restlen, val, vlen,
+	                 literal, out);
+}
+
+/* For a literal top-level key whose quoted form appears nowhere in the
+ * line (so it cannot be a member), finds where to append it without
+ * walking the members: sets *close to the final '}' and *empty.  Returns
+ * 1 when that applies, 0 when the members must be walked. */
+static int
+absent_key(const char *line, size_t n, const char *key, size_t klen,
+           size_t *close, int *empty)
+{
+	char needle[256];
+	size_t c = n, b;
+
+	if (klen + 2 > sizeof(needle) || memchr(key, '"', klen) != NULL ||
+	    memchr(key, '\\', klen) != NULL)
+		return 0;
+	needle[0] = '"';
+	memcpy(needle + 1, key, klen);
+	needle[klen + 1] = '"';
+	if (memmem(line, n, needle, klen + 2) != NULL)
+		return 0;
+	while (c > 0 && line[c - 1] != '}')
+		c--;
+	if (c == 0)
+		return 0;
+	b = c - 1;
+	while (b > 0 && (line[b - 1] == ' ' || line[b - 1] == '\t' ||
+	                 line[b - 1] == '\r' || line[b - 1] == '\n'))
+		b--;
+	*close = c - 1;
+	*empty = b > 0 && line[b - 1] == '{';
+	return 1;
+}
+
 static int
 set_at(const char *line, size_t n, const char *p, size_t plen, int literal,
        const char *val, size_t vlen, struct buf *out, struct soar_error *err)
@@ -259,47 +285,18 @@ set_at(const char *line, size_t n, const char *p, size_t plen, int literal,
 	size_t open = json_skip_ws(line, n, 0), a, b;
 
 	buf_clear(out);
-	if (literal && plen + 2 < 256 && memchr(p, '"', plen) == NULL &&
-	    memchr(p, '\\', plen) == NULL) {
-		/* A key whose quoted form appears nowhere in the line cannot be
-		 * a member: append it without walking the members. */
-		char needle[256];
-		size_t close = n;
-
-		needle[0] = '"';
-		memcpy(needle + 1, p, plen);
-		needle[plen + 1] = '"';
-		if (memmem(line, n, needle, plen + 2) == NULL) {
-			while (close > 0 && line[close - 1] != '}')
-				close--;
-			if (close > 0) {
-				size_t before = close - 1;
-
-				while (before > 0 &&
-				       (line[before - 1] == ' ' ||
-				        line[before - 1] == '\t' ||
-				        line[before - 1] == '\r' ||
-				        line[before - 1] == '\n'))
-					before--;
-				int empty =
-				        before > 0 && line[before - 1] == '{';
-
-				if (buf_append(out, line, close - 1) < 0 ||
-				    (!empty && buf_putc(out, ',') < 0) ||
-				    put_key(out, p, plen) < 0 ||
-				    buf_putc(out, ':') < 0 ||
-				    buf_append(out, val, vlen) < 0 ||
-				    buf_append(out, line + close - 1,
-				               n - close + 1) < 0)
-					goto nomem;
-				return 0;
-			}
-		}
-	}
 	if (literal) {
 		struct json_iter it;
 		struct json_member m;
+		size_t close;
+		int empty;
 
+		if (absent_key(line, n, p, plen, &close, &empty)) {
+			if (insert_at(line, n, close, empty, p, plen, val, vlen,
+			              1, out) < 0)
+				goto nomem;
+			return 0;
+		}
 		pl.found = 0;
 		json_iter_init(&it, line, n, open);
 		while (json_iter_next(&it, &m))
