@@ -15,6 +15,7 @@
 #include "lib/indicator.h"
 #include "lib/jqpath.h"
 #include "lib/jqx.h"
+#include "lib/json.h"
 #include "lib/secret.h"
 
 enum {
@@ -181,10 +182,12 @@ parse_args(struct vt *v, int argc, char **argv)
 		cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 }
 
-/* Appends [type, value] to keys when value is an indicator of an enabled
- * type; guess names the type from the value's shape. */
-static jv
-add_key(const struct vt *v, jv keys, const char *type, const char *value)
+/* Adds (type, value) to the event's lookups when value is an indicator of
+ * an enabled type; guess names the type from the value's shape.  Returns
+ * 0, or -1 on ENOMEM. */
+static int
+add_key(const struct vt *v, struct enrich_keys *ks, const char *type,
+        const char *value)
 {
 	char low[256];
 	size_t n = strlen(value);
@@ -203,11 +206,11 @@ add_key(const struct vt *v, jv keys, const char *type, const char *value)
 	if (strcmp(type, "ip") == 0) {
 		/* Internal and reserved addresses are never sent. */
 		if (!(v->types & T_IP) || !indicator_ip_public(value))
-			return keys;
+			return 0;
 	} else if (strcmp(type, "hash") == 0 || strcmp(type, "domain") == 0) {
 		if (!(v->types & (type[0] == 'h' ? T_HASH : T_DOMAIN)) ||
 		    n >= sizeof(low))
-			return keys;
+			return 0;
 		for (size_t i = 0; i <= n; i++)
 			low[i] = (char)(value[i] >= 'A' && value[i] <= 'Z'
 			                        ? value[i] + 32
@@ -216,32 +219,61 @@ add_key(const struct vt *v, jv keys, const char *type, const char *value)
 			low[n - 1] = '\0';
 		if (type[0] == 'h' ? indicator_hash_kind(low) == NULL
 		                   : !indicator_domain_ok(low))
-			return keys;
+			return 0;
 		value = low;
 	} else if (!(v->types & T_URL) || n == 0 || n > 8192)
-		return keys;
-	return jv_array_append(keys,
-	                       JV_ARRAY(jv_string(type), jv_string(value)));
+		return 0;
+	return enrich_key(ks, type, value);
 }
 
-/* Adds the indicators found in val (borrowed): a string, or an array of
- * strings, one level of nested arrays allowed (--field outputs). */
-static jv
-add_values(const struct vt *v, jv keys, const char *type, jv val, int depth)
+/* Adds the indicators in val (borrowed): a string, or an array of strings,
+ * one level of nested arrays allowed (--field outputs). */
+static int
+add_values(const struct vt *v, struct enrich_keys *ks, const char *type, jv val,
+           int depth)
 {
+	int rc = 0, n;
+
 	if (jv_get_kind(val) == JV_KIND_STRING)
-		return add_key(v, keys, type, jv_string_value(val));
-	if (jv_get_kind(val) == JV_KIND_ARRAY && depth < 2)
-		jv_array_foreach(val, i, x)
-		{
-			keys = add_values(v, keys, type, x, depth + 1);
-			jv_free(x);
-		}
-	return keys;
+		return add_key(v, ks, type, jv_string_value(val));
+	if (jv_get_kind(val) != JV_KIND_ARRAY || depth >= 2)
+		return 0;
+	n = jv_array_length(jv_copy(val));
+	for (int i = 0; i < n && rc == 0; i++) {
+		jv x = jv_array_get(jv_copy(val), i);
+
+		rc = add_values(v, ks, type, x, depth + 1);
+		jv_free(x);
+	}
+	return rc;
 }
 
-static jv
-vt_keys(void *ctx, const char *line, size_t n)
+/* add_key() for a field's text: a string or an array of strings, read
+ * from the line without building values. */
+static int
+add_span(const struct vt *v, struct enrich_keys *ks, const char *type,
+         const char *s, size_t len)
+{
+	char val[8200]; /* the longest URL looked up, and its NUL */
+	size_t pos = 0, off, elen;
+
+	if (s[0] == '"')
+		return json_string_copy(s, len, val, sizeof(val)) < 0
+		               ? 0
+		               : add_key(v, ks, type, val);
+	if (s[0] != '[')
+		return 0;
+	while (json_array_next(s, len, &pos, &off, &elen))
+		if (s[off] == '"' &&
+		    json_string_copy(s + off, elen, val, sizeof(val)) >= 0 &&
+		    add_key(v, ks, type, val) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+vt_keys(void *ctx, const char *line, size_t n, struct enrich_keys *ks,
+        jv *error)
 {
 	static const struct {
 		const char *path, *type;
@@ -256,31 +288,32 @@ vt_keys(void *ctx, const char *line, size_t n)
 	};
 	struct vt *v = ctx;
 	struct soar_error err;
-	jv keys = jv_array(), out = jv_null();
+	jv out = jv_null();
 
 	if (v->jq != NULL) {
 		jv ev = event_parse(line, n, v->paths);
-		int t = 1;
+		int t = 1, rc = 0;
 
-		if (!jv_is_valid(ev))
-			return ev;
+		if (!jv_is_valid(ev)) {
+			*error = jv_invalid_get_msg(ev);
+			return -1;
+		}
 		if (v->when_idx >= 0)
 			t = jqx_truthy(v->jq, v->when_idx, jv_copy(ev), &err);
 		if (t > 0 && v->field_idx >= 0) {
 			t = jqx_first(v->jq, v->field_idx, jv_copy(ev), &out,
 			              &err);
 			if (t > 0)
-				keys = add_values(v, keys, "guess", out, 0);
+				rc = add_values(v, ks, "guess", out, 0);
 			jv_free(out);
 		}
 		jv_free(ev);
 		if (t < 0) {
-			jv_free(keys);
-			return jv_invalid_with_msg(
-			        event_error_jv(&err, jv_null()));
+			*error = event_error_jv(&err, jv_null());
+			return -1;
 		}
-		if (v->field_idx >= 0 || t == 0)
-			return keys;
+		if (rc < 0 || v->field_idx >= 0 || t == 0)
+			return rc;
 	}
 	const char *paths[sizeof(fields) / sizeof(fields[0])];
 	struct event_span sp[sizeof(fields) / sizeof(fields[0])];
@@ -295,17 +328,13 @@ vt_keys(void *ctx, const char *line, size_t n)
 		     i < sizeof(fields) / sizeof(fields[0]); i++) {
 			if (!(v->types & fields[i].mask))
 				continue;
-			if (sp[k].len > 0) {
-				jv val = jv_parse_sized(line + sp[k].off,
-				                        (int)sp[k].len);
-
-				keys = add_values(v, keys, fields[i].type, val,
-				                  1);
-				jv_free(val);
-			}
+			if (sp[k].len > 0 &&
+			    add_span(v, ks, fields[i].type, line + sp[k].off,
+			             sp[k].len) < 0)
+				return -1;
 			k++;
 		}
-	return keys;
+	return 0;
 }
 
 static int
@@ -375,30 +404,75 @@ vt_error(const char *code, const struct http_response *resp, const char *what,
 	return event_error_jv(&e, jv_null());
 }
 
-/* The vendor's error code from a body like {"error":{"code":"..."}}. */
-static void
-vendor_code(const struct http_response *resp, char *out, size_t outsz)
-{
-	jv b = jv_parse_sized(resp->body.data ? resp->body.data : "",
-	                      (int)resp->body.len);
-	jv c = jv_getpath(b, JV_ARRAY(jv_string("error"), jv_string("code")));
+/* The fields of a VirusTotal body the tool reads.  Bodies run to tens of
+ * kilobytes, so they are checked by the scanner and only these few values
+ * are parsed, not the whole object. */
+struct vt_body {
+	int valid;     /* one well-formed JSON object */
+	char code[64]; /* error.code, or "" */
+	int attrs;     /* data.attributes is an object */
+	jv stat[4];    /* malicious, suspicious, harmless, undetected */
+	jv reputation, date;
+};
 
-	snprintf(out, outsz, "%s",
-	         jv_get_kind(c) == JV_KIND_STRING ? jv_string_value(c) : "");
-	jv_free(c);
-}
-
+/* The number at s[sp] (null when absent or not a number). */
 static jv
-num_or_null(jv o, const char *k)
+span_number(const char *s, const struct event_span *sp)
 {
-	jv x = jv_get_kind(o) == JV_KIND_OBJECT
-	               ? jv_object_get(jv_copy(o), jv_string(k))
-	               : jv_invalid();
+	jv x;
 
+	if (sp->len == 0 ||
+	    !(s[sp->off] == '-' || (s[sp->off] >= '0' && s[sp->off] <= '9')))
+		return jv_null();
+	x = jv_parse_sized(s + sp->off, (int)sp->len);
 	if (jv_get_kind(x) == JV_KIND_NUMBER)
 		return x;
 	jv_free(x);
 	return jv_null();
+}
+
+static void
+body_scan(const struct http_response *resp, struct vt_body *b)
+{
+	static const char *const top[] = {"data.attributes", "error.code"};
+	static const char *const attr[] = {"last_analysis_stats", "reputation",
+	                                   "last_analysis_date"};
+	static const char *const stat[] = {"malicious", "suspicious",
+	                                   "harmless", "undetected"};
+	const char *s = resp->body.data ? resp->body.data : "";
+	struct event_span t[2], a[3], st[4];
+	struct json_err jerr;
+
+	memset(b, 0, sizeof(*b));
+	for (size_t i = 0; i < 4; i++)
+		b->stat[i] = jv_null();
+	b->reputation = b->date = jv_null();
+	if (json_check_object(s, resp->body.len, &jerr) < 0)
+		return;
+	b->valid = 1;
+	event_find_many(s, resp->body.len, top, 2, t);
+	if (t[1].len > 0 && s[t[1].off] == '"') {
+		jv c = jv_parse_sized(s + t[1].off, (int)t[1].len);
+
+		snprintf(b->code, sizeof(b->code), "%s",
+		         jv_get_kind(c) == JV_KIND_STRING ? jv_string_value(c)
+		                                          : "");
+		jv_free(c);
+	}
+	if (t[0].len == 0 || s[t[0].off] != '{')
+		return;
+	b->attrs = 1;
+	s += t[0].off;
+	event_find_many(s, t[0].len, attr, 3, a);
+	b->reputation = span_number(s, &a[1]);
+	b->date = span_number(s, &a[2]);
+	/* Objects analysed long ago may lack the statistics. */
+	if (a[0].len == 0 || s[a[0].off] != '{')
+		return;
+	s += a[0].off;
+	event_find_many(s, a[0].len, stat, 4, st);
+	for (size_t i = 0; i < 4; i++)
+		b->stat[i] = span_number(s, &st[i]);
 }
 
 static enum enrich_verdict
@@ -406,11 +480,21 @@ vt_answer(void *ctx, const char *type, const char *value,
           const struct http_response *resp, const struct soar_error *herr,
           jv *result)
 {
+	static const char *const stat[] = {"malicious", "suspicious",
+	                                   "harmless", "undetected"};
 	struct vt *v = ctx;
-	char code[64];
-	jv body, attrs, stats, r;
+	struct vt_body b;
+	const char *code;
+	jv r;
 
-	vendor_code(resp, code, sizeof(code));
+	body_scan(resp, &b);
+	code = b.code;
+	if (herr != NULL || !b.valid || !b.attrs) {
+		for (size_t i = 0; i < 4; i++)
+			jv_free(b.stat[i]);
+		jv_free(b.reputation);
+		jv_free(b.date);
+	}
 	if (herr != NULL) {
 		/* Only VirusTotal's own 404 says "not found": a proxy's or a
 		 * wrong VT_URL's must not be cached as an answer. */
@@ -442,36 +526,18 @@ vt_answer(void *ctx, const char *type, const char *value,
 		*result = vt_error(herr->code, resp, "", herr->message);
 		return ENRICH_ERROR;
 	}
-	body = jv_parse_sized(resp->body.data ? resp->body.data : "",
-	                      (int)resp->body.len);
-	attrs = jv_getpath(jv_copy(body), JV_ARRAY(jv_string("data"),
-	                                           jv_string("attributes")));
-	jv_free(body);
-	if (jv_get_kind(attrs) != JV_KIND_OBJECT) {
-		jv_free(attrs);
+	if (!b.valid || !b.attrs) {
 		*result = vt_error("malformed", resp,
 		                   "VirusTotal answered HTTP 200 with ",
 		                   "a body that is not a VirusTotal object");
 		return ENRICH_ERROR;
 	}
-	/* Objects analysed long ago may lack the statistics. */
-	stats = jv_object_get(jv_copy(attrs), jv_string("last_analysis_stats"));
 	r = jv_object_set(jv_object(), jv_string("found"), jv_true());
-	r = jv_object_set(r, jv_string("malicious"),
-	                  num_or_null(stats, "malicious"));
-	r = jv_object_set(r, jv_string("suspicious"),
-	                  num_or_null(stats, "suspicious"));
-	r = jv_object_set(r, jv_string("harmless"),
-	                  num_or_null(stats, "harmless"));
-	r = jv_object_set(r, jv_string("undetected"),
-	                  num_or_null(stats, "undetected"));
-	r = jv_object_set(r, jv_string("reputation"),
-	                  num_or_null(attrs, "reputation"));
-	r = jv_object_set(r, jv_string("last_analysis_date"),
-	                  num_or_null(attrs, "last_analysis_date"));
+	for (size_t i = 0; i < 4; i++)
+		r = jv_object_set(r, jv_string(stat[i]), b.stat[i]);
+	r = jv_object_set(r, jv_string("reputation"), b.reputation);
+	r = jv_object_set(r, jv_string("last_analysis_date"), b.date);
 	*result = jv_object_set(r, jv_string("link"), gui_link(type, value));
-	jv_free(stats);
-	jv_free(attrs);
 	return ENRICH_OK;
 }
 

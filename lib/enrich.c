@@ -21,7 +21,21 @@
 struct prep {
 	const char *line; /* trimmed, inside the batch's data */
 	size_t len, lineno;
-	jv keys; /* the tool's keys(): an array, or invalid with a message */
+	size_t koff, nkeys; /* its lookups: records in the batch's keys */
+	jv error;       /* invalid, or why the tool cannot handle the event */
+	int key_absent; /* the tool's key is surely not in the line */
+};
+
+/* One lookup as keys() found it, in struct item's keys: the header, then
+ * type and value as C strings, padded to a multiple of 8 bytes. */
+struct krec {
+	uint64_t hash;
+	uint32_t tlen, vlen;
+};
+
+struct enrich_keys {
+	struct buf *arena; /* the batch's records */
+	size_t first, n;   /* this event's */
 };
 
 /* A batch of prepared lines: batching keeps the two threads from waking
@@ -30,7 +44,8 @@ struct item {
 	char *data; /* the batch's bytes: every line of it points here */
 	int refs;   /* events still holding a line, plus one for the cursor */
 	struct prep *v;
-	size_t n, next; /* next: the main loop's cursor */
+	struct buf keys; /* every event's lookups, as struct krec records */
+	size_t n, next;  /* next: the main loop's cursor */
 	struct item *next_item;
 };
 
@@ -50,17 +65,19 @@ struct ev {
 	const char *line; /* inside owner->data */
 	struct item *owner;
 	size_t len, lineno;
-	struct entry **keys;
+	int key_absent; /* see struct prep */
 	size_t nkeys;
 	int outstanding;
 	jv error; /* invalid unless the event itself could not be handled */
 	struct ev *prev, *next;
+	struct entry *keys[]; /* nkeys */
 };
 
 enum { ENTRY_PENDING, ENTRY_DONE };
 
 struct entry {
 	char *type, *value;
+	uint64_t hash;
 	int state;
 	enum enrich_verdict verdict;
 	jv result;
@@ -92,6 +109,7 @@ struct engine {
 	struct queue q;
 	struct ndjson_reader *reader;
 	int cache_warned;
+	struct buf line, val; /* emit()'s, kept between events */
 };
 
 /* The reader thread: lines from fd 0 into the queue, over-long lines
@@ -102,8 +120,9 @@ item_free(struct item *it)
 	if (it == NULL)
 		return;
 	for (size_t i = it->next; i < it->n; i++)
-		jv_free(it->v[i].keys);
+		jv_free(it->v[i].error);
 	free(it->v);
+	buf_free(&it->keys);
 	free(it->data);
 	free(it);
 }
@@ -139,6 +158,7 @@ prepare_batch(struct engine *en, struct buf *b, size_t first)
 		const char *raw = p, *line = p;
 		size_t rawlen = (size_t)(nl - p), n = rawlen;
 		struct json_err je;
+		struct enrich_keys ks;
 		struct prep *pr;
 
 		p = nl + 1;
@@ -169,7 +189,22 @@ prepare_batch(struct engine *en, struct buf *b, size_t first)
 		pr->line = line;
 		pr->len = n;
 		pr->lineno = lineno;
-		pr->keys = en->ops->keys(en->ctx, pr->line, n);
+		ks = (struct enrich_keys){.arena = &it->keys,
+		                          .first = it->keys.len};
+		pr->error = jv_invalid();
+		if (en->ops->keys(en->ctx, pr->line, n, &ks, &pr->error) < 0) {
+			if (!jv_is_valid(pr->error)) {
+				it->n++; /* item_free() frees its error */
+				goto fail;
+			}
+			/* The event fails whole: no lookup for it. */
+			it->keys.len = ks.first;
+			ks.n = 0;
+		}
+		pr->koff = ks.first;
+		pr->nkeys = ks.n;
+		/* Found here, the main thread need not search the line. */
+		pr->key_absent = event_key_absent(line, n, en->cfg->key);
 		it->n++;
 	}
 	return it;
@@ -277,6 +312,49 @@ hash(const char *type, const char *value)
 	return h;
 }
 
+/* The bytes a struct krec record takes with its strings. */
+static size_t
+krec_size(uint32_t tlen, uint32_t vlen)
+{
+	return (sizeof(struct krec) + tlen + vlen + 2 + 7) & ~(size_t)7;
+}
+
+int
+enrich_key(struct enrich_keys *ks, const char *type, const char *value)
+{
+	size_t tlen = strlen(type), vlen = strlen(value), at;
+	struct krec k = {.hash = hash(type, value),
+	                 .tlen = (uint32_t)tlen,
+	                 .vlen = (uint32_t)vlen};
+	const char *rec = ks->arena->data + ks->first;
+
+	if (tlen > UINT32_MAX / 4 || vlen > UINT32_MAX / 4) {
+		errno = E2BIG;
+		return -1;
+	}
+	/* An event naming an indicator twice waits on it once. */
+	for (size_t i = 0; i < ks->n; i++) {
+		struct krec o;
+
+		memcpy(&o, rec, sizeof(o));
+		if (o.hash == k.hash && o.tlen == k.tlen && o.vlen == k.vlen &&
+		    memcmp(rec + sizeof(o), type, tlen) == 0 &&
+		    memcmp(rec + sizeof(o) + tlen + 1, value, vlen) == 0)
+			return 0;
+		rec += krec_size(o.tlen, o.vlen);
+	}
+	at = ks->arena->len;
+	if (buf_reserve(ks->arena, krec_size(k.tlen, k.vlen)) < 0)
+		return -1;
+	memset(ks->arena->data + at, 0, krec_size(k.tlen, k.vlen));
+	memcpy(ks->arena->data + at, &k, sizeof(k));
+	memcpy(ks->arena->data + at + sizeof(k), type, tlen);
+	memcpy(ks->arena->data + at + sizeof(k) + tlen + 1, value, vlen);
+	ks->arena->len = at + krec_size(k.tlen, k.vlen);
+	ks->n++;
+	return 0;
+}
+
 static int
 grow(struct engine *en)
 {
@@ -289,7 +367,7 @@ grow(struct engine *en)
 		struct entry *e = en->table[i], *next;
 
 		for (; e != NULL; e = next) {
-			size_t b = hash(e->type, e->value) & (n - 1);
+			size_t b = e->hash & (n - 1);
 
 			next = e->chain;
 			e->chain = t[b];
@@ -303,15 +381,16 @@ grow(struct engine *en)
 }
 
 static struct entry *
-find(struct engine *en, const char *type, const char *value)
+find(struct engine *en, const char *type, const char *value, uint64_t h)
 {
 	struct entry *e;
 
 	if (en->nbuckets == 0)
 		return NULL;
-	e = en->table[hash(type, value) & (en->nbuckets - 1)];
+	e = en->table[h & (en->nbuckets - 1)];
 	for (; e != NULL; e = e->chain)
-		if (strcmp(e->type, type) == 0 && strcmp(e->value, value) == 0)
+		if (e->hash == h && strcmp(e->type, type) == 0 &&
+		    strcmp(e->value, value) == 0)
 			return e;
 	return NULL;
 }
@@ -444,9 +523,9 @@ start(struct engine *en, struct entry *e)
 }
 
 static struct entry *
-lookup(struct engine *en, const char *type, const char *value)
+lookup(struct engine *en, const char *type, const char *value, uint64_t h)
 {
-	struct entry *e = find(en, type, value);
+	struct entry *e = find(en, type, value, h);
 	size_t b;
 
 	if (e != NULL)
@@ -466,7 +545,8 @@ lookup(struct engine *en, const char *type, const char *value)
 	e->en = en;
 	e->state = ENTRY_PENDING;
 	e->result = jv_invalid();
-	b = hash(type, value) & (en->nbuckets - 1);
+	e->hash = h;
+	b = h & (en->nbuckets - 1);
 	e->chain = en->table[b];
 	en->table[b] = e;
 	en->nentries++;
@@ -493,20 +573,21 @@ wait_on(struct entry *e, struct ev *ev)
 	return 0;
 }
 
-/* Adds a prepared event to the window (taking its line and keys) and
- * starts its lookups. */
+/* Adds a prepared event to the window (taking its line and lookups) and
+ * starts or joins its lookups.  Returns 0, or -1 on ENOMEM. */
 static int
 admit(struct engine *en, struct item *owner, struct prep *pr)
 {
 	struct ev *ev;
-	jv keys = pr->keys;
+	const char *rec = owner->keys.data + pr->koff;
 
-	pr->keys = jv_invalid();
-	if ((ev = calloc(1, sizeof(*ev))) == NULL)
+	ev = calloc(1, sizeof(*ev) + pr->nkeys * sizeof(ev->keys[0]));
+	if (ev == NULL)
 		return -1;
 	ev->line = pr->line;
 	ev->len = pr->len;
 	ev->lineno = pr->lineno;
+	ev->key_absent = pr->key_absent;
 	ev->owner = owner;
 	owner->refs++;
 	ev->error = jv_invalid();
@@ -517,9 +598,10 @@ admit(struct engine *en, struct item *owner, struct prep *pr)
 		en->head = ev;
 	en->tail = ev;
 	en->nwindow++;
-	if (!jv_is_valid(keys)) {
-		jv msg = jv_invalid_get_msg(keys);
+	if (jv_is_valid(pr->error)) {
+		jv msg = pr->error;
 
+		pr->error = jv_invalid();
 		if (jv_get_kind(msg) == JV_KIND_OBJECT) {
 			ev->error = msg;
 		} else {
@@ -534,37 +616,21 @@ admit(struct engine *en, struct item *owner, struct prep *pr)
 		}
 		return 0;
 	}
-	size_t nk = (size_t)jv_array_length(jv_copy(keys));
+	/* keys() already dropped an event's repeated lookups. */
+	for (size_t i = 0; i < pr->nkeys; i++) {
+		const char *type = rec + sizeof(struct krec);
+		struct krec k;
+		struct entry *e;
 
-	ev->keys = calloc(nk ? nk : 1, sizeof(*ev->keys));
-	if (ev->keys == NULL) {
-		jv_free(keys);
-		return -1;
-	}
-	for (size_t i = 0; i < nk; i++) {
-		jv k = jv_array_get(jv_copy(keys), (int)i);
-		jv t = jv_array_get(jv_copy(k), 0), v = jv_array_get(k, 1);
-		struct entry *e = NULL;
-		int dup = 0;
-
-		if (jv_get_kind(t) == JV_KIND_STRING &&
-		    jv_get_kind(v) == JV_KIND_STRING)
-			e = lookup(en, jv_string_value(t), jv_string_value(v));
-		jv_free(t);
-		jv_free(v);
+		memcpy(&k, rec, sizeof(k));
+		rec += krec_size(k.tlen, k.vlen);
+		e = lookup(en, type, type + k.tlen + 1, k.hash);
 		if (e == NULL)
-			continue;
-		for (size_t j = 0; j < ev->nkeys; j++)
-			dup |= ev->keys[j] == e;
-		if (dup)
-			continue;
-		ev->keys[ev->nkeys++] = e;
-		if (wait_on(e, ev) < 0) {
-			jv_free(keys);
 			return -1;
-		}
+		ev->keys[ev->nkeys++] = e;
+		if (wait_on(e, ev) < 0)
+			return -1;
 	}
-	jv_free(keys);
 	return 0;
 }
 
@@ -572,10 +638,15 @@ admit(struct engine *en, struct item *owner, struct prep *pr)
 static int
 emit(struct engine *en, struct ev *ev)
 {
-	struct buf out = BUF_INIT, val = BUF_INIT;
+	struct buf *out = &en->line, *val = &en->val;
 	struct soar_error err;
+	const char *line;
+	size_t len;
 	int failed = 0, rc;
 	jv v;
+
+	buf_clear(out);
+	buf_clear(val);
 
 	if (!jv_is_valid(ev->error) && ev->nkeys == 0) {
 		/* Nothing to look up: the event goes on byte for byte. */
@@ -607,7 +678,7 @@ emit(struct engine *en, struct ev *ev)
 			if (msg == NULL)
 				msg = items[i].message;
 		}
-		rc = en->ops->summary(en->ctx, items, ev->nkeys, &val, &failed);
+		rc = en->ops->summary(en->ctx, items, ev->nkeys, val, &failed);
 		if (items != stack)
 			free(items);
 		if (rc < 0)
@@ -623,16 +694,26 @@ emit(struct engine *en, struct ev *ev)
 		}
 		v = jv_true(); /* the key's text is in val */
 	}
-	if (!jv_is_valid(v))
-		rc = buf_append(&out, ev->line, ev->len) < 0 ||
-		     buf_putc(&out, '\n') < 0;
-	else
-		rc = (val.len == 0 && event_dump(v, &val) < 0) ||
-		     event_set_key(ev->line, ev->len, en->cfg->key, val.data,
-		                   val.len, &out, &err) < 0 ||
-		     buf_putc(&out, '\n') < 0;
+	if (!jv_is_valid(v)) {
+		/* Nothing added: the line goes out as it came. */
+		rc = 0;
+		line = ev->line;
+		len = ev->len;
+	} else {
+		rc = (val->len == 0 && event_dump(v, val) < 0) ||
+		     (ev->key_absent
+		              ? event_add_key(ev->line, ev->len, en->cfg->key,
+		                              val->data, val->len, out, &err)
+		              : event_set_key(ev->line, ev->len, en->cfg->key,
+		                              val->data, val->len, out, &err)) <
+		             0;
+		line = out->data;
+		len = out->len;
+	}
 	if (rc == 0) {
-		rc = ndjson_write(&en->out, out.data, out.len);
+		rc = ndjson_write(&en->out, line, len);
+		if (rc == 0)
+			rc = ndjson_write(&en->out, "\n", 1);
 		if (rc == NDJSON_EPIPE)
 			en->res->epipe = 1;
 		else if (rc != 0)
@@ -641,8 +722,6 @@ emit(struct engine *en, struct ev *ev)
 	} else
 		log_msg(en->cfg->log, LOG_ERROR, ev->lineno, NULL,
 		        "out of memory");
-	buf_free(&out);
-	buf_free(&val);
 	en->res->nevents++;
 	en->res->nfailed += failed != 0;
 	/* Unlink and free. */
@@ -656,7 +735,6 @@ emit(struct engine *en, struct ev *ev)
 		en->tail = ev->prev;
 	en->nwindow--;
 	jv_free(ev->error);
-	free(ev->keys);
 	item_unref(ev->owner);
 	free(ev);
 	return rc ? -1 : 0;
@@ -852,7 +930,6 @@ out:
 
 		en->head = ev->next;
 		jv_free(ev->error);
-		free(ev->keys);
 		item_unref(ev->owner);
 		free(ev);
 	}
@@ -864,6 +941,8 @@ out:
 	free_entries(en);
 	jv_free(en->stop_result);
 	buf_free(&en->out.buf);
+	buf_free(&en->line);
+	buf_free(&en->val);
 	if (detached)
 		return -1;
 	if (en->reject_fd >= 0)

@@ -53,14 +53,23 @@ struct enrich_item {
 	int found;
 };
 
+/* The lookups of one event, as keys() adds them. */
+struct enrich_keys;
+
+/* Adds the lookup (type, value) to the event's, unless it is there
+ * already.  Returns 0, or -1 on ENOMEM. */
+int enrich_key(struct enrich_keys *ks, const char *type, const char *value);
+
 struct enrich_ops {
 	const char *provider; /* cache namespace, e.g. "vt" */
-	/* Returns the lookups this event needs: an array of [type, value]
-	 * pairs (empty: the event passes unchanged), or an invalid jv whose
-	 * message is an {"error": ...} object (or a string) for an event the
-	 * tool cannot handle.  Called on the reader thread, in input order;
-	 * line is not NUL-terminated. */
-	jv (*keys)(void *ctx, const char *line, size_t n);
+	/* Adds the lookups this event needs with enrich_key() (none: the
+	 * event passes unchanged) and returns 0.  For an event the tool
+	 * cannot handle, returns -1 with *error set to an {"error": ...}
+	 * object or a message string; -1 with *error left invalid means out
+	 * of memory.  Called on the reader thread, in input order; line is
+	 * not NUL-terminated. */
+	int (*keys)(void *ctx, const char *line, size_t n,
+	            struct enrich_keys *ks, jv *error);
 	/* Fills req (strings owned by ctx until the next call) for a lookup.
 	 * Returns 0, or -1 to fail this lookup with err. */
 	int (*request)(void *ctx, const char *type, const char *value,

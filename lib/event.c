@@ -245,16 +245,11 @@ insert(const char *line, size_t n, size_t open, const char *rest,
 	                 literal, out);
 }
 
-/* For a literal top-level key whose quoted form appears nowhere in the
- * line (so it cannot be a member), finds where to append it without
- * walking the members: sets *close to the final '}' and *empty.  Returns
- * 1 when that applies, 0 when the members must be walked. */
-static int
-absent_key(const char *line, size_t n, const char *key, size_t klen,
-           size_t *close, int *empty)
+int
+event_key_absent(const char *line, size_t n, const char *key)
 {
 	char needle[256];
-	size_t c = n, b;
+	size_t klen = strlen(key);
 
 	if (klen + 2 > sizeof(needle) || memchr(key, '"', klen) != NULL ||
 	    memchr(key, '\\', klen) != NULL)
@@ -262,8 +257,17 @@ absent_key(const char *line, size_t n, const char *key, size_t klen,
 	needle[0] = '"';
 	memcpy(needle + 1, key, klen);
 	needle[klen + 1] = '"';
-	if (memmem(line, n, needle, klen + 2) != NULL)
-		return 0;
+	return memmem(line, n, needle, klen + 2) == NULL;
+}
+
+/* Finds where a new last member of the top-level object goes without
+ * walking the members: sets *close to the final '}' and *empty.  Returns
+ * 1, or 0 when the line does not end in '}'. */
+static int
+append_place(const char *line, size_t n, size_t *close, int *empty)
+{
+	size_t c = n, b;
+
 	while (c > 0 && line[c - 1] != '}')
 		c--;
 	if (c == 0)
@@ -291,7 +295,11 @@ set_at(const char *line, size_t n, const char *p, size_t plen, int literal,
 		size_t close;
 		int empty;
 
-		if (absent_key(line, n, p, plen, &close, &empty)) {
+		/* A key whose quoted form appears nowhere in the line cannot
+		 * be a member: it is appended without walking the members.
+		 * (p is the whole key here, NUL-terminated.) */
+		if (event_key_absent(line, n, p) &&
+		    append_place(line, n, &close, &empty)) {
 			if (insert_at(line, n, close, empty, p, plen, val, vlen,
 			              1, out) < 0)
 				goto nomem;
@@ -353,6 +361,24 @@ event_set_key(const char *line, size_t n, const char *key, const char *val,
               size_t vlen, struct buf *out, struct soar_error *err)
 {
 	return set_at(line, n, key, strlen(key), 1, val, vlen, out, err);
+}
+
+int
+event_add_key(const char *line, size_t n, const char *key, const char *val,
+              size_t vlen, struct buf *out, struct soar_error *err)
+{
+	size_t close;
+	int empty;
+
+	if (!append_place(line, n, &close, &empty))
+		return event_set_key(line, n, key, val, vlen, out, err);
+	buf_clear(out);
+	if (insert_at(line, n, close, empty, key, strlen(key), val, vlen, 1,
+	              out) < 0) {
+		soar_error_set(err, "nomem", "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 jv

@@ -58,6 +58,16 @@ int event_set(const char *line, size_t n, const char *path, const char *val,
 int event_set_key(const char *line, size_t n, const char *key, const char *val,
                   size_t vlen, struct buf *out, struct soar_error *err);
 
+/* Returns 1 when the quoted text "key" occurs nowhere in line, so that the
+ * key cannot be a member and event_add_key() may append it (0: it may be
+ * present, or the key holds a quote or backslash). */
+int event_key_absent(const char *line, size_t n, const char *key);
+
+/* event_set_key() for a key that event_key_absent() found absent: appended
+ * as the last member without looking for it. */
+int event_add_key(const char *line, size_t n, const char *key, const char *val,
+                  size_t vlen, struct buf *out, struct soar_error *err);
+
 /* Returns {"error": {"code", "message"[, "status"][, "attempts"]}} plus the
  * fields of extra (an object, consumed; jv_null() for none). */
 jv event_error_jv(const struct soar_error *e, jv extra);

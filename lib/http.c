@@ -49,6 +49,8 @@ struct http {
 	struct xfer *head, *tail; /* not in flight: new or backing off */
 	struct xfer *active;      /* in flight, linked through next */
 	size_t nactive, npending, nfinished;
+	int kick; /* curl_multi_perform() has work: new handles, socket
+	           * activity or a due timer */
 	struct host *hosts;
 	uint64_t rng;
 	char *cainfo;
@@ -512,6 +514,7 @@ start_due(struct http *h, long long now)
 			return 10;
 		}
 		h->nactive++;
+		h->kick = 1;
 	}
 	return next;
 }
@@ -683,13 +686,20 @@ http_poll(struct http *h, long timeout_ms, int wake_fd)
 	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	size_t finished = h->nfinished;
 
-	for (;;) {
+	/* curl_multi_perform() looks at every transfer, one poll(2) each, so
+	 * it runs only when curl_multi_poll() saw activity, a timer is due or
+	 * handles were added; a call with nothing to do costs one poll(2). */
+	for (int first = 1;; first = 0) {
 		long long now = now_ms(), next, wait;
+		long tmo = -1;
 		CURLMsg *m;
-		int running, left, nfds = 0;
+		int running, left, nfds = 0, woken;
 
 		next = start_due(h, now);
-		curl_multi_perform(h->multi, &running);
+		if (h->kick) {
+			h->kick = 0;
+			curl_multi_perform(h->multi, &running);
+		}
 		while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
 			struct xfer *x = NULL;
 
@@ -701,16 +711,21 @@ http_poll(struct http *h, long timeout_ms, int wake_fd)
 		if (h->npending == 0 || h->nfinished != finished)
 			break;
 		now = now_ms();
-		if (now >= deadline)
+		if (!first && now >= deadline)
 			break;
 		next = start_due(h, now);
-		wait = deadline - now;
+		wait = deadline > now ? deadline - now : 0;
 		if (next >= 0 && next < wait)
 			wait = next;
 		wfd.revents = 0;
 		curl_multi_poll(h->multi, wake_fd >= 0 ? &wfd : NULL,
 		                wake_fd >= 0 ? 1 : 0, (int)wait, &nfds);
-		if (wake_fd >= 0 && (wfd.revents & CURL_WAIT_POLLIN))
+		woken = wake_fd >= 0 && (wfd.revents & CURL_WAIT_POLLIN);
+		if (nfds > woken ||
+		    (curl_multi_timeout(h->multi, &tmo) == CURLM_OK &&
+		     tmo == 0))
+			h->kick = 1;
+		if (woken)
 			break;
 	}
 	return h->npending;

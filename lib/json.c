@@ -456,3 +456,52 @@ json_key_equals(const struct json_member *m, const char *key, size_t len)
 	jv_free(k);
 	return eq;
 }
+
+int
+json_array_next(const char *s, size_t n, size_t *pos, size_t *off, size_t *len)
+{
+	size_t i;
+
+	/* *pos is at the '[', or at the ',' or ']' after an element. */
+	if (*pos >= n || s[*pos] == ']')
+		return 0;
+	i = json_skip_ws(s, n, *pos + 1);
+	if (i >= n || s[i] == ']') {
+		*pos = i;
+		return 0;
+	}
+	*off = i;
+	*len = json_value_end(s, n, i) - i;
+	*pos = json_skip_ws(s, n, i + *len);
+	return 1;
+}
+
+long
+json_string_copy(const char *s, size_t len, char *out, size_t outsz)
+{
+	long r = -1;
+	jv v;
+
+	if (len < 2 || s[0] != '"' || s[len - 1] != '"' || outsz == 0)
+		return -1;
+	if (memchr(s + 1, '\\', len - 2) == NULL) {
+		if (len - 2 >= outsz)
+			return -1;
+		memcpy(out, s + 1, len - 2);
+		out[len - 2] = '\0';
+		return (long)(len - 2);
+	}
+	/* Escapes are rare in the values tools read: libjq decodes them. */
+	v = jv_parse_sized(s, (int)len);
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		size_t vl = (size_t)jv_string_length_bytes(jv_copy(v));
+
+		if (vl < outsz &&
+		    memchr(jv_string_value(v), '\0', vl) == NULL) {
+			memcpy(out, jv_string_value(v), vl + 1);
+			r = (long)vl;
+		}
+	}
+	jv_free(v);
+	return r;
+}

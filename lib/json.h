@@ -56,4 +56,15 @@ int json_iter_next(struct json_iter *it, struct json_member *m);
  * holds escapes). */
 int json_key_equals(const struct json_member *m, const char *key, size_t len);
 
+/* Steps through the elements of the array whose '[' is s[*pos] (checked
+ * text): set *pos to the '[' before the first call.  Sets *off and *len to
+ * the next element's text and returns 1, or returns 0 after the last. */
+int json_array_next(const char *s, size_t n, size_t *pos, size_t *off,
+                    size_t *len);
+
+/* Decodes the JSON string literal s[0..len) (quotes included, checked
+ * text) into out as a C string.  Returns its length, or -1 when s is not a
+ * string, holds a NUL character, or does not fit in outsz bytes. */
+long json_string_copy(const char *s, size_t len, char *out, size_t outsz);
+
 #endif

@@ -17,6 +17,7 @@ import struct
 import sys
 import threading
 import time
+import http.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # The simulator runs from the source tree; compiled files there would only
@@ -117,6 +118,42 @@ def set_setting(req):
     return 200, {}, {"ok": True}
 
 
+def parse_headers(fp, _class=http.client.HTTPMessage):
+    """http.client.parse_headers without the email package's parser.
+
+    The standard one runs every request's header block through
+    email.parser, which costs more than everything else the simulator does
+    for a request; benchmarks would then measure the simulator.  Same
+    limits (100 fields, 64 KiB lines), same result type; obsolete line
+    folding continues the previous field.
+    """
+    msg = _class()
+    count = 0
+    last = None
+    while True:
+        line = fp.readline(http.client._MAXLINE + 1)
+        if len(line) > http.client._MAXLINE:
+            raise http.client.LineTooLong("header line")
+        if line in (b"\r\n", b"\n", b""):
+            break
+        count += 1
+        if count > http.client._MAXHEADERS:
+            raise http.client.HTTPException(
+                f"got more than {http.client._MAXHEADERS} headers")
+        text = line.decode("iso-8859-1").rstrip("\r\n")
+        if text[:1] in (" ", "\t") and last is not None:
+            value = msg[last] + " " + text.strip()
+            del msg[last]
+            msg[last] = value
+            continue
+        name, sep, value = text.partition(":")
+        if not sep:
+            continue
+        last = name.strip()
+        msg[last] = value.strip()
+    return msg
+
+
 def merge_headers(headers, extra):
     """Apply extra headers over headers, replacing names regardless of case."""
     for name, value in extra.items():
@@ -138,6 +175,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def version_string(self):
         return "soarutils-sim/1"
+
+    def parse_request(self):
+        # A request's latency counts from its arrival, as a server's own
+        # response time does, not from when the simulator got round to it.
+        self.arrived = time.monotonic()
+        return super().parse_request()
 
     def do_any(self):
         try:
@@ -177,7 +220,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer_with_fault(self, req, rule):
         if rule.get("latency_ms"):
-            time.sleep(rule["latency_ms"] / 1000)
+            left = self.arrived + rule["latency_ms"] / 1000 - time.monotonic()
+            if left > 0:
+                time.sleep(left)
         if rule.get("reset"):
             # A zero linger turns close() into a TCP reset, which is what a
             # crashed server or a dropping load balancer looks like.
@@ -274,6 +319,7 @@ def loopback(text):
 
 
 def main():
+    http.client.parse_headers = parse_headers
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", type=loopback, default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

@@ -131,6 +131,36 @@ test_set_key(void)
 }
 
 static void
+test_add_key(void)
+{
+	struct buf out = BUF_INIT;
+	const char *nested = "{\"x\":{\"vt\":1}}";
+
+	/* Absent only when the quoted key occurs nowhere: a nested member or
+	 * a string value with that text makes it "maybe present". */
+	CHECK(event_key_absent("{\"a\":1}", 7, "vt"));
+	CHECK(!event_key_absent(nested, strlen(nested), "vt"));
+	CHECK(!event_key_absent("{\"a\":\"vt\"}", 10, "vt"));
+	CHECK(event_key_absent("{\"a\":\"vt2\"}", 11, "vt"));
+	/* A key holding a quote or backslash is never declared absent. */
+	CHECK(!event_key_absent("{}", 2, "a\"b"));
+	CHECK(!event_key_absent("{}", 2, "a\\b"));
+
+	CHECK_INT(event_add_key("{\"a\":1}", 7, "vt", "{}", 2, &out, NULL), 0);
+	CHECK_STR(out.data, "{\"a\":1,\"vt\":{}}");
+	CHECK_INT(event_add_key("{ }", 3, "vt", "1", 1, &out, NULL), 0);
+	CHECK_STR(out.data, "{ \"vt\":1}");
+	CHECK_INT(event_add_key("{\"a\":1}\r", 8, "vt", "1", 1, &out, NULL), 0);
+	CHECK_STR(out.data, "{\"a\":1,\"vt\":1}\r");
+	/* A nested "vt" stays where it is; the new one is top-level. */
+	CHECK_INT(
+	        event_set_key(nested, strlen(nested), "vt", "2", 1, &out, NULL),
+	        0);
+	CHECK_STR(out.data, "{\"x\":{\"vt\":1},\"vt\":2}");
+	buf_free(&out);
+}
+
+static void
 test_error_jv(void)
 {
 	struct soar_error e;
@@ -200,6 +230,7 @@ main(void)
 	UNIT_RUN(test_get_string);
 	UNIT_RUN(test_set);
 	UNIT_RUN(test_set_key);
+	UNIT_RUN(test_add_key);
 	UNIT_RUN(test_error_jv);
 	UNIT_RUN(test_parse);
 	return UNIT_END();

@@ -252,6 +252,50 @@ test_walk(void)
 	CHECK_INT(json_value_end(s, n, 0), n);
 }
 
+static void
+test_array(void)
+{
+	const char *s = "[ \"a\" , [1,2], {\"k\":[]},3 ]";
+	const char *want[] = {"\"a\"", "[1,2]", "{\"k\":[]}", "3"};
+	size_t n = strlen(s), pos = 0, off, len, k = 0;
+
+	while (json_array_next(s, n, &pos, &off, &len)) {
+		if (k < 4) {
+			CHECK_INT(len, strlen(want[k]));
+			CHECK(memcmp(s + off, want[k], len) == 0);
+		}
+		k++;
+	}
+	CHECK_INT(k, 4);
+	CHECK(s[pos] == ']');
+	/* Called again after the end, it stays at the end. */
+	CHECK(!json_array_next(s, n, &pos, &off, &len));
+	pos = 0;
+	CHECK(!json_array_next("[ ]", 3, &pos, &off, &len));
+	pos = 0;
+	CHECK(!json_array_next("[]", 2, &pos, &off, &len));
+}
+
+static void
+test_string_copy(void)
+{
+	char out[8];
+
+	CHECK_INT(json_string_copy("\"8.8.8.8\"", 9, out, sizeof(out)), 7);
+	CHECK_STR(out, "8.8.8.8");
+	/* Seven bytes and the NUL fill out; eight do not fit. */
+	CHECK_INT(json_string_copy("\"8.8.8.88\"", 10, out, sizeof(out)), -1);
+	CHECK_INT(json_string_copy("\"\\u0041\\n\"", 10, out, sizeof(out)), 2);
+	CHECK_STR(out, "A\n");
+	CHECK_INT(json_string_copy("\"\\u00e9\"", 8, out, sizeof(out)), 2);
+	CHECK_STR(out, "\xc3\xa9");
+	/* A NUL character cannot be a C string. */
+	CHECK_INT(json_string_copy("\"a\\u0000\"", 9, out, sizeof(out)), -1);
+	CHECK_INT(json_string_copy("12", 2, out, sizeof(out)), -1);
+	CHECK_INT(json_string_copy("\"\"", 2, out, sizeof(out)), 0);
+	CHECK_STR(out, "");
+}
+
 int
 main(void)
 {
@@ -260,5 +304,7 @@ main(void)
 	UNIT_RUN(test_accepts);
 	UNIT_RUN(test_depth);
 	UNIT_RUN(test_walk);
+	UNIT_RUN(test_array);
+	UNIT_RUN(test_string_copy);
 	return UNIT_END();
 }

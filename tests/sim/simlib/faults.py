@@ -5,7 +5,8 @@ wrong. Rules are consulted in the order they were added. A matching rule that
 is still in its "skip" phase lets the request go on to the next rules; the
 first matching rule with count left is applied and the search stops.
 
-The effects apply in this order: latency_ms sleeps; reset drops the
+The effects apply in this order: latency_ms holds the answer until that
+long after the request arrived; reset drops the
 connection; status, body or malformed replace the vendor's answer (otherwise
 the real handler answers); headers override response headers; short_body,
 idle_ms and drip_ms change how the answer is delivered.
