@@ -27,7 +27,7 @@ ALL_CFLAGS = $(WARN) -pthread -MMD -MP $(CFLAGS)
 # --as-needed: a tool loads only the libraries it calls (libcurl alone
 # costs milliseconds of start-up that decide must not pay).
 ALL_LDFLAGS = -pthread -Wl,--as-needed $(LDFLAGS)
-LIBS       = -lcurl -lsqlite3 -ljq -lonig -lm
+LIBS       = -lcurl -lcrypto -lexpat -lsqlite3 -ljq -lonig -lm
 
 TOOLS      = decide vt-enrich
 LIB_SRC    = $(sort $(wildcard lib/*.c))
