@@ -245,11 +245,14 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
 		x->retry_after[0] = '\0';
 		x->resp.content_type[0] = '\0';
+		x->resp.error_type[0] = '\0';
 	}
 	header_value(p, n, "Retry-After", x->retry_after,
 	             sizeof(x->retry_after));
 	header_value(p, n, "Content-Type", x->resp.content_type,
 	             sizeof(x->resp.content_type));
+	header_value(p, n, "x-amzn-ErrorType", x->resp.error_type,
+	             sizeof(x->resp.error_type));
 	return n;
 }
 

@@ -70,6 +70,8 @@ struct http_response {
 	long status;     /* last HTTP status, 0 when none arrived */
 	struct buf body; /* last response body */
 	char content_type[128];
+	char error_type[128]; /* x-amzn-ErrorType: AWS's error code, when sent
+	                       */
 	int attempts;
 	long waited_ms; /* total backoff spent */
 };

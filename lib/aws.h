@@ -1,0 +1,51 @@
+/*
+ * aws.h: calls to AWS APIs through lib/http: the endpoint, the signature,
+ * the retry rule and the error envelope.
+ *
+ * A tool describes one call (service, region, method, path, body) and
+ * aws_submit() resolves the endpoint with awscreds_endpoint(), fetches
+ * credentials, signs with SigV4 and queues the request.  Answers are read
+ * by the tool; aws_error() turns a failed one into a code and a message
+ * from whichever envelope the service uses (the x-amzn-ErrorType header,
+ * a rest-json body, or the XML of the query protocols).
+ */
+#ifndef SOAR_AWS_H
+#define SOAR_AWS_H
+
+#include <stddef.h>
+
+#include "awscreds.h"
+#include "error.h"
+#include "http.h"
+
+struct aws_call {
+	const char *service_id;   /* SDK id for AWS_ENDPOINT_URL_<ID> */
+	const char *host_prefix;  /* endpoint host prefix: "securityhub" */
+	const char *signing_name; /* SigV4 service: "securityhub" */
+	const char *region;       /* NULL: a global service (us-east-1) */
+	const char *method;       /* "POST", "PATCH", ... */
+	const char *path;         /* "/findings" (query string allowed) */
+	const char *content_type; /* NULL for none */
+	const char *body;         /* NULL for none */
+	size_t body_len;
+	int idempotent; /* safe to repeat after it may have arrived */
+};
+
+/* Signs and queues the call; done(arg, ...) runs from a later http_poll().
+ * Returns 0, or -1 with err set (no credentials: code "credentials";
+ * a bad endpoint: "config"; ENOMEM: "nomem"). */
+int aws_submit(struct awscreds *ac, struct http *h, const struct aws_call *c,
+               http_done_fn done, void *arg, struct soar_error *err);
+
+/* Fills code and msg from a failed answer (either may come out empty). */
+void aws_error(const struct http_response *resp, char *code, size_t codesz,
+               char *msg, size_t msgsz);
+
+/* Returns 1 when code is one of AWS's throttling error codes. */
+int aws_throttled(const char *code);
+
+/* The http_retry_fn of AWS calls: an answer whose error code says
+ * throttling is retried whatever its status (some services answer 400). */
+int aws_retry(void *arg, const struct http_response *resp);
+
+#endif
