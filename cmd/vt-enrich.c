@@ -22,9 +22,6 @@ enum {
 	OPT_JOBS = 'j',
 	OPT_TYPES = 't',
 	OPT_FIELD = CLI_TOOL_KEYS,
-	OPT_RATE,
-	OPT_TIMEOUT,
-	OPT_RETRIES,
 	OPT_CACHE,
 	OPT_TTL,
 	OPT_NEG_TTL,
@@ -40,9 +37,9 @@ static const struct cli_opt options[] = {
         {"field", OPT_FIELD, "EXPR", "jq expression giving the indicators"},
         {"when", OPT_WHEN, "EXPR", "look up only events where EXPR is true"},
         {"jobs", OPT_JOBS, "N", "requests in flight (default 4)"},
-        {"rate", OPT_RATE, "N/s|N/m", "request rate (default 4/m; 0: none)"},
-        {"timeout", OPT_TIMEOUT, "SEC", "seconds per attempt (default 30)"},
-        {"retries", OPT_RETRIES, "N", "retries per request (default 4)"},
+        CLI_OPT_RATE("request rate (default 4/m; 0: none)"),
+        CLI_OPT_TIMEOUT,
+        CLI_OPT_RETRIES,
         {"cache", OPT_CACHE, "FILE|none", "answer cache (default per user)"},
         {"ttl", OPT_TTL, "DUR", "keep answers this long (default 24h)"},
         {"negative-ttl", OPT_NEG_TTL, "DUR",
@@ -68,9 +65,8 @@ struct vt {
 	struct cli cli;
 	int types;
 	const char *field, *when, *cache_path, *key;
-	long long jobs, retries, mal, sus;
-	long timeout, ttl, neg_ttl;
-	double rate;
+	long long jobs, mal, sus;
+	long ttl, neg_ttl;
 	int unordered;
 	char *apikey, *base;
 	struct jqx *jq;
@@ -130,22 +126,6 @@ parse_args(struct vt *v, int argc, char **argv)
 		case OPT_JOBS:
 			if (cli_parse_long(arg, 1, 256, &v->jobs) < 0)
 				cli_usage_error(c, "--jobs: 1 to 256");
-			break;
-		case OPT_RATE:
-			if (cli_parse_rate(arg, &v->rate) < 0)
-				cli_usage_error(c,
-				                "--rate: expected N/s, N/m "
-				                "or 0, got '%s'",
-				                arg);
-			break;
-		case OPT_TIMEOUT:
-			if (cli_parse_duration(arg, &v->timeout) < 0 ||
-			    v->timeout < 1)
-				cli_usage_error(c, "--timeout: bad duration");
-			break;
-		case OPT_RETRIES:
-			if (cli_parse_long(arg, 0, 20, &v->retries) < 0)
-				cli_usage_error(c, "--retries: 0 to 20");
 			break;
 		case OPT_CACHE:
 			v->cache_path = arg;
@@ -702,13 +682,10 @@ main(int argc, char *argv[])
 	struct vt v = {.types = T_IP | T_DOMAIN | T_HASH | T_URL,
 	               .key = "vt",
 	               .jobs = 4,
-	               .retries = 4,
 	               .mal = 3,
 	               .sus = 1,
-	               .timeout = 30,
 	               .ttl = 86400,
-	               .neg_ttl = 3600,
-	               .rate = 4.0 / 60};
+	               .neg_ttl = 3600};
 	struct enrich_ops ops = {
 	        .provider = "vt",
 	        .keys = vt_keys,
@@ -731,6 +708,7 @@ main(int argc, char *argv[])
 	             "Add VirusTotal verdicts for each event's indicators.",
 	             options, sizeof(options) / sizeof(options[0])) < 0)
 		return SOAR_EXIT_FATAL;
+	v.cli.rate = 4.0 / 60; /* the public API: 4 a minute */
 	parse_args(&v, argc, argv);
 	cli_check_stdin(&v.cli);
 	configure(&v);
@@ -743,9 +721,9 @@ main(int argc, char *argv[])
 		         err.message);
 	http_config_defaults(&hc);
 	hc.jobs = (int)v.jobs;
-	hc.rate = v.rate;
-	hc.timeout_ms = v.timeout * 1000;
-	hc.retries = (int)v.retries;
+	hc.rate = v.cli.rate;
+	hc.timeout_ms = v.cli.timeout * 1000;
+	hc.retries = (int)v.cli.retries;
 	hc.user_agent = "soarutils-vt-enrich/" SOAR_VERSION;
 	hc.log = &v.cli.log;
 	if ((http = http_new(&hc, &err)) == NULL) {

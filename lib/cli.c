@@ -41,6 +41,8 @@ cli_init(struct cli *c, const char *tool, const char *synopsis,
 	c->opts = opts;
 	c->nopts = nopts;
 	c->max_line = DEFAULT_MAX_LINE;
+	c->timeout = 30;
+	c->retries = 4;
 	log_init(&c->log, tool);
 	/* One more for --verbose, one for the terminator. */
 	c->longopts = calloc(nopts + 2, sizeof(*c->longopts));
@@ -214,6 +216,21 @@ cli_common(struct cli *c, int key, const char *arg)
 		return 1;
 	case CLI_LINE_BUFFERED:
 		c->line_buffered = 1;
+		return 1;
+	case CLI_RATE:
+		if (cli_parse_rate(arg, &c->rate) < 0)
+			cli_usage_error(c,
+			                "--rate: expected N/s, N/m or 0, got "
+			                "'%s'",
+			                arg);
+		return 1;
+	case CLI_TIMEOUT:
+		if (cli_parse_duration(arg, &c->timeout) < 0 || c->timeout < 1)
+			cli_usage_error(c, "--timeout: bad duration '%s'", arg);
+		return 1;
+	case CLI_RETRIES:
+		if (cli_parse_long(arg, 0, 20, &c->retries) < 0)
+			cli_usage_error(c, "--retries: 0 to 20");
 		return 1;
 	default:
 		return 0;

@@ -32,6 +32,9 @@ enum {
 	CLI_REJECT,
 	CLI_MAX_LINE,
 	CLI_LINE_BUFFERED,
+	CLI_RATE,
+	CLI_TIMEOUT,
+	CLI_RETRIES,
 	CLI_TOOL_KEYS = 0x200, /* first key free for a tool's own options */
 };
 
@@ -75,6 +78,22 @@ struct cli_opt {
 		        "flush every output line at once"                      \
 	}
 
+/* The network options: request rate, attempt timeout and retries, kept in
+ * struct cli (the tool sets its defaults before parsing). */
+#define CLI_OPT_RATE(help)                                                     \
+	{                                                                      \
+		"rate", CLI_RATE, "N/s|N/m", help                              \
+	}
+#define CLI_OPT_TIMEOUT                                                        \
+	{                                                                      \
+		"timeout", CLI_TIMEOUT, "SEC",                                 \
+		        "seconds per attempt (default 30)"                     \
+	}
+#define CLI_OPT_RETRIES                                                        \
+	{                                                                      \
+		"retries", CLI_RETRIES, "N", "retries per request (default 4)" \
+	}
+
 struct cli {
 	const char *tool;     /* program name */
 	const char *synopsis; /* usage line after the name */
@@ -86,6 +105,9 @@ struct cli {
 	const char *reject_path;
 	size_t max_line;
 	int line_buffered;
+	double rate;       /* --rate, requests per second; 0: none */
+	long timeout;      /* --timeout, seconds per attempt */
+	long long retries; /* --retries */
 	/* Generated getopt tables. */
 	struct option *longopts;
 	char *shortopts;

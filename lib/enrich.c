@@ -102,6 +102,7 @@ struct engine {
 	struct ev *head, *tail;
 	size_t nwindow;
 	int stopped, fatal;
+	int out_failed;    /* writing stdout failed: nothing more is written */
 	size_t ncompleted; /* lookups answered by the network */
 	jv stop_result;    /* what lookups get once nothing more is sent */
 	int reject_fd;
@@ -634,6 +635,22 @@ admit(struct engine *en, struct item *owner, struct prep *pr)
 	return 0;
 }
 
+/* Standard output failed (a full disk, say): said once, the run stops
+ * taking input and sending requests, and the lookups already in flight
+ * finish, so their answers reach the cache instead of being paid for
+ * again by the next run. */
+static void
+output_failed(struct engine *en)
+{
+	if (en->out_failed)
+		return;
+	log_msg(en->cfg->log, LOG_ERROR, 0, NULL, "standard output: %s",
+	        strerror(errno));
+	en->out_failed = 1;
+	en->fatal = 1;
+	http_cancel_queued(en->http);
+}
+
 /* Writes one finished event with the tool's key and frees it. */
 static int
 emit(struct engine *en, struct ev *ev)
@@ -710,19 +727,21 @@ emit(struct engine *en, struct ev *ev)
 		line = out->data;
 		len = out->len;
 	}
-	if (rc == 0) {
-		rc = ndjson_write(&en->out, line, len);
-		if (rc == 0)
-			rc = ndjson_write(&en->out, "\n", 1);
-		if (rc == NDJSON_EPIPE)
+	if (rc == 0 && !en->out_failed) {
+		int w = ndjson_write(&en->out, line, len);
+
+		if (w == 0)
+			w = ndjson_write(&en->out, "\n", 1);
+		if (w == NDJSON_EPIPE) {
 			en->res->epipe = 1;
-		else if (rc != 0)
-			log_msg(en->cfg->log, LOG_ERROR, 0, NULL,
-			        "standard output: %s", strerror(errno));
-	} else
+			rc = -1;
+		} else if (w != 0)
+			output_failed(en); /* not an error of this event */
+		else
+			en->res->nevents++;
+	} else if (rc != 0)
 		log_msg(en->cfg->log, LOG_ERROR, ev->lineno, NULL,
 		        "out of memory");
-	en->res->nevents++;
 	en->res->nfailed += failed != 0;
 	/* Unlink and free. */
 	if (ev->prev)
@@ -863,14 +882,12 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 			if (en->ncompleted != done)
 				continue;
 		}
-		if ((st = ndjson_flush(&en->out)) != 0) {
+		if (!en->out_failed && (st = ndjson_flush(&en->out)) != 0) {
 			if (st == NDJSON_EPIPE) {
 				res->epipe = 1;
 				break;
 			}
-			log_msg(cfg->log, LOG_ERROR, 0, NULL,
-			        "standard output: %s", strerror(errno));
-			goto fail;
+			output_failed(en);
 		}
 		if (http_pending(http) > 0)
 			http_poll(http, 1000, en->q.wake[0]);
@@ -882,12 +899,12 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 		}
 		drain_wake(en->q.wake[0]);
 	}
-	if ((st = ndjson_flush(&en->out)) == NDJSON_EPIPE)
-		res->epipe = 1;
-	else if (st != 0) {
-		log_msg(cfg->log, LOG_ERROR, 0, NULL, "standard output: %s",
-		        strerror(errno));
-		res->fatal = 1;
+	if (!en->out_failed) {
+		st = ndjson_flush(&en->out);
+		if (st == NDJSON_EPIPE)
+			res->epipe = 1;
+		else if (st != 0)
+			output_failed(en);
 	}
 	if (en->q.err != 0) {
 		log_msg(cfg->log, LOG_ERROR, 0, NULL,

@@ -43,9 +43,9 @@ table_options() {
 		print s
 		next
 	}
-	match($0, /^[[:space:]]*CLI_OPT_[A-Z0-9_]+/) {
+	match($0, /^[[:space:]]*(AWS_)?CLI_OPT_[A-Z0-9_]+/) {
 		s = substr($0, RSTART, RLENGTH)
-		sub(/^[[:space:]]*CLI_OPT_/, "", s)
+		sub(/^[[:space:]]*(AWS_)?CLI_OPT_/, "", s)
 		s = tolower(s)
 		gsub(/_/, "-", s)
 		print s
