@@ -29,7 +29,7 @@ ALL_CFLAGS = $(WARN) -pthread -MMD -MP $(CFLAGS)
 ALL_LDFLAGS = -pthread -Wl,--as-needed $(LDFLAGS)
 LIBS       = -lcurl -lcrypto -lexpat -lsqlite3 -ljq -lonig -lm
 
-TOOLS      = decide vt-enrich sh-findings
+TOOLS      = decide vt-enrich sh-findings sh-update
 LIB_SRC    = $(sort $(wildcard lib/*.c))
 LIB_OBJ    = $(LIB_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC   = $(sort $(wildcard tests/unit/test_*.c))
@@ -85,6 +85,7 @@ lint:
 bench: all
 	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/decide.sh
 	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/vt-enrich.sh
+	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/sh-findings.sh
 
 # A whole playbook against the local simulator: no account needed.
 demo: all

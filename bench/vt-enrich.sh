@@ -29,53 +29,12 @@ decide=$BIN/decide
 bench_need jq "install jq"
 bench_need curl "install curl"
 bench_need "$PYTHON" "install python3"
-sim_py=$BENCH_SRC/../tests/sim/sim.py
-[ -f "$sim_py" ] || bench_die "$sim_py not found"
 
 # --- the simulator --------------------------------------------------------
 
-sim_pid=''
-sim_url=''
-sim_stop() {
-	local pid=$sim_pid
-	[ -n "$pid" ] || return 0
-	sim_pid=''
-	kill "$pid" 2>/dev/null || return 0
-	wait "$pid" 2>/dev/null || true
-}
 trap 'sim_stop; rm -rf "$BENCH_TMP"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# sim_start: the simulator on a free loopback port; sets sim_url.
-sim_start() {
-	local port_file=$BENCH_TMP/sim.port log=$BENCH_TMP/sim.log port i
-	"$PYTHON" -I -S "$sim_py" --port 0 --port-file "$port_file" \
-		>"$log" 2>&1 &
-	sim_pid=$!
-	for ((i = 0; i < 250; i++)); do
-		if [ -s "$port_file" ]; then
-			port=$(<"$port_file")
-			if curl --silent --fail --max-time 1 \
-				"http://127.0.0.1:$port/_sim/health" >/dev/null; then
-				sim_url=http://127.0.0.1:$port
-				return
-			fi
-		fi
-		kill -0 "$sim_pid" 2>/dev/null ||
-			bench_die "simulator exited during start-up: $(cat "$log")"
-		sleep 0.02
-	done
-	bench_die "simulator not ready after 5 s: $(cat "$log")"
-}
-
-# sim_call METHOD PATH [BODY]: one control request.
-sim_call() {
-	curl --silent --show-error --fail-with-body -X "$1" \
-		-H 'Content-Type: application/json' ${3+--data-binary "$3"} \
-		"$sim_url$2" >"$BENCH_TMP/sim.answer" ||
-		bench_die "simulator: $1 $2 failed: $(cat "$BENCH_TMP/sim.answer")"
-}
 
 # sim_report: prints "REQUESTS DISTINCT_PATHS" of the VirusTotal requests
 # recorded since the last reset.

@@ -33,12 +33,6 @@ enum {
 	OPT_PAGE_SIZE,
 	OPT_REGION,
 	OPT_REGIONS,
-	OPT_PROFILE,
-	OPT_ROLE_ARN,
-	OPT_EXTERNAL_ID,
-	OPT_RATE,
-	OPT_TIMEOUT,
-	OPT_RETRIES,
 };
 
 static const struct cli_opt options[] = {
@@ -62,13 +56,12 @@ static const struct cli_opt options[] = {
         {"page-size", OPT_PAGE_SIZE, "N", "findings per request (1-100)"},
         {"region", OPT_REGION, "REGION", "AWS region"},
         {"regions", OPT_REGIONS, "LIST", "pull several regions"},
-        {"profile", OPT_PROFILE, "NAME", "AWS profile"},
-        {"role-arn", OPT_ROLE_ARN, "ARN", "assume this role for the run"},
-        {"external-id", OPT_EXTERNAL_ID, "ID", "external id for --role-arn"},
-        {"rate", OPT_RATE, "N/s|N/m",
-         "requests per second per region (default 3/s)"},
-        {"timeout", OPT_TIMEOUT, "SEC", "seconds per attempt (default 30)"},
-        {"retries", OPT_RETRIES, "N", "retries per request (default 4)"},
+        AWS_CLI_OPT_PROFILE,
+        AWS_CLI_OPT_ROLE_ARN,
+        AWS_CLI_OPT_EXTERNAL_ID,
+        CLI_OPT_RATE("requests per second per region (default 3/s)"),
+        CLI_OPT_TIMEOUT,
+        CLI_OPT_RETRIES,
         CLI_OPT_REJECT,
         CLI_OPT_MAX_LINE,
         CLI_OPT_LINE_BUFFERED,
@@ -96,12 +89,11 @@ struct sh {
 	struct cli cli;
 	int events;
 	const char *severity, *workflow, *record, *product, *type_prefix;
-	const char *since, *filters_arg, *state_path, *region, *regions;
-	const char *profile, *role_arn, *external_id;
-	long overlap, timeout;
+	const char *since, *filters_arg, *state_path, *regions;
+	struct aws_cli aws;
+	long overlap;
 	long long since_ms; /* -1: no --since */
-	long long limit, page_size, retries;
-	double rate;
+	long long limit, page_size;
 	jv filters; /* --filters, parsed */
 	struct awscreds *creds;
 	struct http *http;
@@ -233,7 +225,8 @@ parse_args(struct sh *s, int argc, char **argv)
 	int key;
 
 	while ((key = cli_next(c, argc, argv, &arg)) != -1) {
-		if (cli_common(c, key, arg))
+		if (cli_common(c, key, arg) ||
+		    aws_cli_option(&s->aws, key, arg))
 			continue;
 		switch (key) {
 		case OPT_EVENTS:
@@ -293,34 +286,11 @@ parse_args(struct sh *s, int argc, char **argv)
 				cli_usage_error(c, "--page-size: 1 to 100");
 			break;
 		case OPT_REGION:
-			s->region = arg;
+			s->aws.region = arg;
 			break;
 		case OPT_REGIONS:
 			usage_list(s, "--regions", arg);
 			s->regions = arg;
-			break;
-		case OPT_PROFILE:
-			s->profile = arg;
-			break;
-		case OPT_ROLE_ARN:
-			s->role_arn = arg;
-			break;
-		case OPT_EXTERNAL_ID:
-			s->external_id = arg;
-			break;
-		case OPT_RATE:
-			if (cli_parse_rate(arg, &s->rate) < 0)
-				cli_usage_error(c, "--rate: expected N/s, N/m "
-				                   "or 0");
-			break;
-		case OPT_TIMEOUT:
-			if (cli_parse_duration(arg, &s->timeout) < 0 ||
-			    s->timeout < 1)
-				cli_usage_error(c, "--timeout: bad duration");
-			break;
-		case OPT_RETRIES:
-			if (cli_parse_long(arg, 0, 20, &s->retries) < 0)
-				cli_usage_error(c, "--retries: 0 to 20");
 			break;
 		default:
 			cli_usage_error(c, "unhandled option");
@@ -333,8 +303,7 @@ parse_args(struct sh *s, int argc, char **argv)
 		cli_usage_error(c, "--events reads stdin: --state, --since, "
 		                   "--filters, --regions and --limit apply to "
 		                   "pulling only");
-	if (s->external_id != NULL && s->role_arn == NULL)
-		cli_usage_error(c, "--external-id needs --role-arn");
+	aws_cli_check(c, &s->aws);
 	if (s->filters_arg != NULL)
 		s->filters = read_filters(s, s->filters_arg);
 }
@@ -458,7 +427,10 @@ emit(struct region *r, jv finding, long long *max_ms)
 
 	if (jv_get_kind(up) == JV_KIND_STRING)
 		parse_time_ms(jv_string_value(up), &ms);
-	if (jv_get_kind(id) == JV_KIND_STRING && ms >= 0) {
+	/* The cursor's bookkeeping only when there is a cursor: without
+	 * --state, memory stays flat however many findings go by. */
+	if (s->state_path != NULL && jv_get_kind(id) == JV_KIND_STRING &&
+	    ms >= 0) {
 		jv was = jv_object_get(jv_copy(r->seen), jv_copy(id));
 
 		if (jv_get_kind(was) == JV_KIND_NUMBER &&
@@ -846,13 +818,8 @@ main(int argc, char *argv[])
 	struct sh s = {.filters = jv_invalid(),
 	               .since_ms = -1,
 	               .overlap = 600,
-	               .timeout = 30,
-	               .page_size = 100,
-	               .retries = 4,
-	               .rate = 3};
-	struct awscreds_config ac = {0};
+	               .page_size = 100};
 	struct http_config hc;
-	struct sigv4_creds probe;
 	struct soar_error err = {0};
 	int status;
 
@@ -862,6 +829,7 @@ main(int argc, char *argv[])
 	             "Write AWS Security Hub findings as events.", options,
 	             sizeof(options) / sizeof(options[0])) < 0)
 		return SOAR_EXIT_FATAL;
+	s.cli.rate = 3; /* GetFindings: 3 a second, bursts of 6 */
 	parse_args(&s, argc, argv);
 	ndjson_writer_init(&s.out, 1, s.cli.line_buffered);
 	if (s.events) {
@@ -871,32 +839,18 @@ main(int argc, char *argv[])
 		cli_free(&s.cli);
 		return status;
 	}
-	ac.profile = s.profile;
-	ac.region = s.region;
-	ac.role_arn = s.role_arn;
-	ac.external_id = s.external_id;
-	ac.log = &s.cli.log;
-	ac.user_agent = "soarutils-sh-findings/" SOAR_VERSION;
-	if ((s.creds = awscreds_new(&ac, &err)) == NULL) {
-		log_error(&s.cli.log, "%s", err.message);
-		status = SOAR_EXIT_USAGE;
-		goto out;
-	}
 	/* No credentials is a configuration error: say so before anything. */
-	if (awscreds_get(s.creds, &probe, &err) < 0) {
-		log_error(&s.cli.log, "%s", err.message);
-		status = strcmp(err.code, "credentials") == 0 ||
-		                         strcmp(err.code, "config") == 0
-		                 ? SOAR_EXIT_USAGE
-		                 : SOAR_EXIT_FATAL;
+	s.creds = aws_cli_creds(&s.cli, &s.aws,
+	                        "soarutils-sh-findings/" SOAR_VERSION, 1,
+	                        &status);
+	if (s.creds == NULL)
 		goto out;
-	}
 	http_config_defaults(&hc);
 	hc.jobs = MAX_REGIONS;
-	hc.rate = s.rate;
-	hc.burst = s.rate >= 3 ? 2 * s.rate : 1;
-	hc.timeout_ms = s.timeout * 1000;
-	hc.retries = (int)s.retries;
+	hc.rate = s.cli.rate;
+	hc.burst = s.cli.rate >= 3 ? 2 * s.cli.rate : 1;
+	hc.timeout_ms = s.cli.timeout * 1000;
+	hc.retries = (int)s.cli.retries;
 	hc.max_body = 64 * 1024 * 1024;
 	hc.user_agent = "soarutils-sh-findings/" SOAR_VERSION;
 	hc.log = &s.cli.log;

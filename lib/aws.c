@@ -7,6 +7,7 @@
 #include <jv.h>
 
 #include "aws.h"
+#include "log.h"
 #include "buf.h"
 #include "sigv4.h"
 
@@ -242,4 +243,60 @@ out:
 	sigv4_signed_free(&sig);
 	buf_free(&url);
 	return rc;
+}
+
+int
+aws_cli_option(struct aws_cli *o, int key, const char *arg)
+{
+	switch (key) {
+	case AWS_OPT_PROFILE:
+		o->profile = arg;
+		return 1;
+	case AWS_OPT_ROLE_ARN:
+		o->role_arn = arg;
+		return 1;
+	case AWS_OPT_EXTERNAL_ID:
+		o->external_id = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void
+aws_cli_check(const struct cli *c, const struct aws_cli *o)
+{
+	if (o->external_id != NULL && o->role_arn == NULL)
+		cli_usage_error(c, "--external-id needs --role-arn");
+}
+
+struct awscreds *
+aws_cli_creds(struct cli *c, const struct aws_cli *o, const char *user_agent,
+              int probe, int *status)
+{
+	struct awscreds_config ac = {.profile = o->profile,
+	                             .region = o->region,
+	                             .role_arn = o->role_arn,
+	                             .external_id = o->external_id,
+	                             .log = &c->log,
+	                             .user_agent = user_agent};
+	struct soar_error err = {0};
+	struct sigv4_creds probe_creds;
+	struct awscreds *creds = awscreds_new(&ac, &err);
+
+	if (creds == NULL) {
+		log_error(&c->log, "%s", err.message);
+		*status = SOAR_EXIT_USAGE;
+		return NULL;
+	}
+	if (probe && awscreds_get(creds, &probe_creds, &err) < 0) {
+		log_error(&c->log, "%s", err.message);
+		*status = strcmp(err.code, "credentials") == 0 ||
+		                          strcmp(err.code, "config") == 0
+		                  ? SOAR_EXIT_USAGE
+		                  : SOAR_EXIT_FATAL;
+		awscreds_free(creds);
+		return NULL;
+	}
+	return creds;
 }

@@ -15,8 +15,48 @@
 #include <stddef.h>
 
 #include "awscreds.h"
+#include "cli.h"
 #include "error.h"
 #include "http.h"
+
+/* The AWS options every AWS tool takes, for its cli_opt table. */
+enum {
+	AWS_OPT_PROFILE = 0x1c0, /* between cli.h's keys and a tool's */
+	AWS_OPT_ROLE_ARN,
+	AWS_OPT_EXTERNAL_ID,
+};
+
+#define AWS_CLI_OPT_PROFILE                                                    \
+	{                                                                      \
+		"profile", AWS_OPT_PROFILE, "NAME", "AWS profile"              \
+	}
+#define AWS_CLI_OPT_ROLE_ARN                                                   \
+	{                                                                      \
+		"role-arn", AWS_OPT_ROLE_ARN, "ARN",                           \
+		        "assume this role for the run"                         \
+	}
+#define AWS_CLI_OPT_EXTERNAL_ID                                                \
+	{                                                                      \
+		"external-id", AWS_OPT_EXTERNAL_ID, "ID",                      \
+		        "external id for --role-arn"                           \
+	}
+
+struct aws_cli {
+	const char *profile, *region, *role_arn, *external_id;
+};
+
+/* Takes one of the options above.  Returns 1 when key was one of them. */
+int aws_cli_option(struct aws_cli *o, int key, const char *arg);
+
+/* Checks the options together once parsed; a bad mix exits 2. */
+void aws_cli_check(const struct cli *c, const struct aws_cli *o);
+
+/* The run's credentials.  With probe, they are fetched at once, so that
+ * missing or refused credentials are reported before anything is read.
+ * Returns NULL (logged) with *status set: 2 for a configuration without
+ * credentials, 3 for a failure to fetch them. */
+struct awscreds *aws_cli_creds(struct cli *c, const struct aws_cli *o,
+                               const char *user_agent, int probe, int *status);
 
 struct aws_call {
 	const char *service_id;   /* SDK id for AWS_ENDPOINT_URL_<ID> */
