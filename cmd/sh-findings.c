@@ -101,6 +101,7 @@ struct sh {
 	struct region reg[MAX_REGIONS];
 	size_t nreg, emitted;
 	int fatal, epipe;
+	int out_failed; /* writing stdout failed: the cursor stays */
 };
 
 static void
@@ -440,7 +441,6 @@ emit(struct region *r, jv finding, long long *max_ms)
 			goto out;
 		}
 		jv_free(was);
-		/* Only this reference: the object grows in place. */
 		r->seen = jv_object_set(r->seen, jv_copy(id),
 		                        jv_number((double)ms));
 		if (ms > *max_ms)
@@ -459,7 +459,7 @@ emit(struct region *r, jv finding, long long *max_ms)
 		else {
 			log_error(&s->cli.log, "standard output: %s",
 			          strerror(errno));
-			s->fatal = 1;
+			s->fatal = s->out_failed = 1;
 		}
 		rc = -1;
 	} else {
@@ -589,8 +589,11 @@ plan_regions(struct sh *s, jv saved, long long since_ms)
 		size_t n = strcspn(p, ",");
 		struct region *r;
 
-		if (s->nreg == MAX_REGIONS || n == 0 || n >= sizeof(r->name) ||
-		    strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789-") < n) {
+		char name[sizeof(r->name)];
+
+		snprintf(name, sizeof(name), "%.*s", (int)n, p);
+		if (s->nreg == MAX_REGIONS || n == 0 || n >= sizeof(name) ||
+		    !awscreds_region_ok(name)) {
 			log_error(&s->cli.log,
 			          "'%.*s': not a region name, or more than %d "
 			          "regions",
@@ -611,7 +614,10 @@ plan_regions(struct sh *s, jv saved, long long since_ms)
 		jv up = jv_object_get(jv_copy(r->cursor),
 		                      jv_string("updated_at"));
 
+		/* Taken out of the cursor, so that it is the only reference
+		 * and grows in place. */
 		r->seen = jv_object_get(jv_copy(r->cursor), jv_string("seen"));
+		r->cursor = jv_object_delete(r->cursor, jv_string("seen"));
 		if (jv_get_kind(r->seen) != JV_KIND_OBJECT) {
 			jv_free(r->seen);
 			r->seen = jv_object();
@@ -644,7 +650,7 @@ finish_output(struct sh *s)
 		s->epipe = 1;
 	else if (st != 0) {
 		log_error(&s->cli.log, "standard output: %s", strerror(errno));
-		s->fatal = 1;
+		s->fatal = s->out_failed = 1;
 		return -1;
 	}
 	return 0;
@@ -683,8 +689,9 @@ pull(struct sh *s)
 	while (http_pending(s->http) > 0)
 		http_poll(s->http, 1000, -1);
 	finish_output(s);
-	/* The cursor moves only over what was written and flushed. */
-	if (st != NULL && !s->epipe && (s->emitted > 0 || jv_is_valid(saved))) {
+	/* The cursor moves only over what was written and flushed: not
+	 * when the output failed or its reader went away. */
+	if (st != NULL && !s->epipe && !s->out_failed) {
 		jv out = jv_get_kind(saved) == JV_KIND_OBJECT ? jv_copy(saved)
 		                                              : jv_object();
 
@@ -785,9 +792,12 @@ events(struct sh *s)
 						                 1);
 					if (w == NDJSON_EPIPE)
 						s->epipe = 1;
-					else if (w != 0)
+					else if (w != 0) {
+						log_error(&s->cli.log,
+						          "standard output: %s",
+						          strerror(errno));
 						s->fatal = 1;
-					else
+					} else
 						s->emitted++;
 					jv_free(text);
 					jv_free(f);

@@ -88,6 +88,7 @@ struct up {
 	size_t nitems;
 	size_t nfailed, nupdated;
 	int fatal, epipe;
+	int refused; /* credentials refused: nothing more is sent */
 };
 
 static void
@@ -264,7 +265,7 @@ prepare(struct up *u, struct item *it)
 		goto fail;
 	}
 	if (u->note_idx >= 0) {
-		jv n;
+		jv n = jv_invalid();
 
 		t = jqx_first(u->jq, u->note_idx, jv_copy(ev), &n, &err);
 		if (t < 0) {
@@ -304,8 +305,16 @@ call_body(struct up *u, const struct call *c)
 	jv ids = jv_array(), body = jv_object();
 	jv note = u->items[c->idx[0]].note;
 
-	for (size_t i = 0; i < c->n; i++)
-		ids = jv_array_append(ids, jv_copy(u->items[c->idx[i]].ident));
+	for (size_t i = 0; i < c->n; i++) {
+		jv id = u->items[c->idx[i]].ident;
+		int dup = 0;
+
+		/* One finding twice in a call would be refused as a
+		 * duplicate; both events get the one answer. */
+		jv_array_foreach(ids, k, x) dup |= jv_equal(x, jv_copy(id));
+		if (!dup)
+			ids = jv_array_append(ids, jv_copy(id));
+	}
 	body = jv_object_set(body, jv_string("FindingIdentifiers"), ids);
 	if (u->status != NULL)
 		body = jv_object_set(body, jv_string("Workflow"),
@@ -351,6 +360,10 @@ on_done(void *arg, const struct http_response *resp,
 		               msg[0] ? msg : herr->message);
 		e.status = resp->status;
 		e.attempts = resp->attempts;
+		/* Refused credentials will not do better on the next batch:
+		 * the run ends (exit 3) once the events read are written. */
+		if (resp->status == 401 || resp->status == 403)
+			u->refused = 1;
 		log_error(&u->cli.log, "BatchUpdateFindings: %s%s%s", e.code,
 		          e.message[0] ? ": " : "", e.message);
 		mark_all(u, c, event_error_jv(&e, jv_null()));
@@ -374,21 +387,19 @@ on_done(void *arg, const struct http_response *resp,
 	if (jv_get_kind(unp) == JV_KIND_ARRAY)
 		jv_array_foreach(unp, k, x)
 		{
-			jv fid = jv_getpath(
-			        jv_copy(x),
-			        JV_ARRAY(jv_string("FindingIdentifier"),
-			                 jv_string("Id")));
+			/* Matched on Id and ProductArn, as identified. */
+			jv fid = jv_object_get(jv_copy(x),
+			                       jv_string("FindingIdentifier"));
 			jv code = jv_object_get(jv_copy(x),
 			                        jv_string("ErrorCode"));
 			jv msg = jv_object_get(jv_copy(x),
 			                       jv_string("ErrorMessage"));
 
 			for (size_t i = 0;
-			     jv_get_kind(fid) == JV_KIND_STRING && i < c->n;
+			     jv_get_kind(fid) == JV_KIND_OBJECT && i < c->n;
 			     i++) {
 				struct item *it = &u->items[c->idx[i]];
-				jv iid = jv_object_get(jv_copy(it->ident),
-				                       jv_string("Id"));
+				jv iid = jv_copy(it->ident);
 				struct soar_error e;
 
 				if (jv_equal(iid, jv_copy(fid))) {
@@ -465,7 +476,13 @@ send_chunk(struct up *u)
 		        .idempotent = 1,
 		};
 
-		if (u->dry_run) {
+		if (u->refused) {
+			struct soar_error e;
+
+			soar_error_set(&e, "auth",
+			               "not sent: AWS refused the credentials");
+			mark_all(u, c, event_error_jv(&e, jv_null()));
+		} else if (u->dry_run) {
 			log_info(&u->cli.log,
 			         "dry run: %s: PATCH "
 			         "/findings/batchupdate %s",
@@ -545,6 +562,20 @@ write_chunk(struct up *u)
 	buf_free(&val);
 }
 
+/* Flushes standard output; a failure is fatal (exit 3). */
+static void
+flush_out(struct up *u)
+{
+	int st = ndjson_flush(&u->out);
+
+	if (st == NDJSON_EPIPE)
+		u->epipe = 1;
+	else if (st != 0 && !u->fatal) {
+		log_error(&u->cli.log, "standard output: %s", strerror(errno));
+		u->fatal = 1;
+	}
+}
+
 static void
 flush_chunk(struct up *u)
 {
@@ -552,8 +583,7 @@ flush_chunk(struct up *u)
 		return;
 	send_chunk(u);
 	write_chunk(u);
-	if (ndjson_flush(&u->out) == NDJSON_EPIPE)
-		u->epipe = 1;
+	flush_out(u);
 }
 
 static int
@@ -626,16 +656,15 @@ run(struct up *u)
 		ready++;
 	}
 	flush_chunk(u);
-	if (ndjson_flush(&u->out) == NDJSON_EPIPE)
-		u->epipe = 1;
+	flush_out(u);
 	if (reject_fd >= 0)
 		close(reject_fd);
 	ndjson_reader_free(rd);
 	log_info(&u->cli.log, "%zu events, %zu updated, %zu failed", ready,
 	         u->nupdated, u->nfailed);
-	return u->fatal             ? SOAR_EXIT_FATAL
-	       : u->nfailed || nbad ? SOAR_EXIT_PARTIAL
-	                            : SOAR_EXIT_OK;
+	if (u->fatal || u->refused)
+		return SOAR_EXIT_FATAL;
+	return u->nfailed || nbad ? SOAR_EXIT_PARTIAL : SOAR_EXIT_OK;
 }
 
 int

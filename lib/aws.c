@@ -189,6 +189,13 @@ aws_submit(struct awscreds *ac, struct http *h, const struct aws_call *c,
 	struct buf url = BUF_INIT;
 	int rc = -1;
 
+	/* The region becomes part of a host name: never from an event
+	 * unchecked, or a signed request could go anywhere. */
+	if (c->region != NULL && !awscreds_region_ok(c->region)) {
+		soar_error_set(err, "input", "'%.64s' is not a region name",
+		               c->region);
+		return -1;
+	}
 	if (awscreds_get(ac, &cr, err) < 0)
 		return -1;
 	base = awscreds_endpoint(ac, c->service_id, c->host_prefix, c->region);

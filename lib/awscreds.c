@@ -2261,8 +2261,8 @@ check_endpoints(const struct awscreds *ac, struct soar_error *err)
 }
 
 /* Returns 1 when a region name can go into a host name. */
-static int
-region_ok(const char *r)
+int
+awscreds_region_ok(const char *r)
 {
 	size_t n = strlen(r);
 
@@ -2343,7 +2343,7 @@ setup_settings(struct awscreds *ac, const struct awscreds_config *cfg,
 	    (v = env(ac, "AWS_REGION")) == NULL &&
 	    (v = env(ac, "AWS_DEFAULT_REGION")) == NULL)
 		v = prof_get(ac, ac->profile, "region");
-	if (v != NULL && !region_ok(v)) {
+	if (v != NULL && !awscreds_region_ok(v)) {
 		soar_error_set(err, "config", "region %.64s: not a region name",
 		               v);
 		return -1;

@@ -92,6 +92,10 @@ const char *awscreds_source(const struct awscreds *ac);
  * profile's "region" in the config file.  NULL when none is set. */
 const char *awscreds_region(const struct awscreds *ac);
 
+/* Whether r can be a region name (and so a host name label): 1 to 64 of
+ * [a-z0-9-]. */
+int awscreds_region_ok(const char *r);
+
 /* The base URL for a service (its SDK service id, e.g. "SecurityHub",
  * "EC2", "STS", "IAM"): AWS_ENDPOINT_URL_<ID> (upper case, spaces as
  * underscores), then AWS_ENDPOINT_URL, then the endpoint_url for the

@@ -648,6 +648,13 @@ output_failed(struct engine *en)
 	        strerror(errno));
 	en->out_failed = 1;
 	en->fatal = 1;
+	if (!en->stopped) {
+		struct soar_error e;
+
+		soar_error_set(&e, "output", "standard output failed");
+		en->stopped = 1;
+		en->stop_result = event_error_jv(&e, jv_null());
+	}
 	http_cancel_queued(en->http);
 }
 
@@ -850,10 +857,14 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 		goto fail;
 	started = 1;
 	for (;;) {
-		/* Admit lines while the window has room and the run goes. */
-		while (!en->fatal && !res->epipe && en->nwindow < window) {
+		/* Admit lines while the window has room and the run goes;
+		 * once it must end, only the rest of the batch already taken
+		 * (its lookups answered with the stop result), so that the
+		 * loop can finish. */
+		while (!res->epipe && en->nwindow < window) {
 			if (cur == NULL &&
-			    (cur = queue_pop(&en->q, &eof)) == NULL)
+			    (en->fatal ||
+			     (cur = queue_pop(&en->q, &eof)) == NULL))
 				break;
 			if (cur->next < cur->n &&
 			    admit(en, cur, &cur->v[cur->next++]) < 0)

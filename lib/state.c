@@ -163,7 +163,11 @@ state_save(struct state *st, jv v, struct soar_error *err)
 		soar_error_set(err, "state", "out of memory");
 		goto out;
 	}
-	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* A leftover of a crashed run with this pid goes; a link planted in
+	 * its place is not followed. */
+	unlink(tmp.data);
+	fd = open(tmp.data,
+	          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto fail;
 	while (left > 0) {
@@ -177,12 +181,13 @@ state_save(struct state *st, jv v, struct soar_error *err)
 		p += n;
 		left -= (size_t)n;
 	}
-	if (write(fd, "\n", 1) != 1 || fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
+	if (write(fd, "\n", 1) != 1 || fsync(fd) < 0)
 		goto fail;
-	}
+	int closed = close(fd);
+
 	fd = -1;
-	if (rename(tmp.data, st->path) < 0 || sync_dir(st->path) < 0)
+	if (closed < 0 || rename(tmp.data, st->path) < 0 ||
+	    sync_dir(st->path) < 0)
 		goto fail;
 	rc = 0;
 	goto out;

@@ -372,3 +372,17 @@ compact() {
 	assert_failure 3
 	[[ $stderr == *"not a findings page"* ]]
 }
+
+@test "sh-findings --state: output that cannot be written leaves the cursor where it was" {
+	seed 20
+	run --separate-stderr bash -c 'sh-findings --workflow-status any \
+		--record-state any --rate 0 --state s.state >/dev/full'
+	refute_crash
+	assert_failure 3
+	[[ $stderr == *"standard output: No space left on device"* ]]
+	# Nothing was written, so nothing may be skipped next time.
+	[ ! -s s.state ]
+	run --separate-stderr pull --state s.state
+	assert_success
+	assert_equal "$(wc -l <<<"$output")" 20
+}

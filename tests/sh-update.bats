@@ -127,17 +127,58 @@ seed() {
 		jq -r '[.[].region] | sort | join(" ")')" "eu-west-1 us-east-1"
 }
 
-@test "sh-update: a refused request marks every event of its batch" {
-	seed 2
+@test "sh-update: refused credentials end the run: exit 3, later batches not sent" {
+	seed 3
 	sh-findings --workflow-status any --record-state any --rate 0 >in.ndjson
 	export AWS_SECRET_ACCESS_KEY=wrong-secret
-	run --separate-stderr sh-update -s NOTIFIED --rate 0 --retries 0 <in.ndjson
+	run --separate-stderr sh-update -s NOTIFIED --rate 0 --retries 0 \
+		--batch 1 <in.ndjson
+	refute_crash
+	assert_failure 3
+	# Every event read is written, each with why it was not updated.
+	assert_equal "$(jq -c '[.sh_update.error.code, .sh_update.error.status]' \
+		<<<"$output" | paste -sd' ')" \
+		'["InvalidSignatureException",403] ["auth",null] ["auth",null]'
+	assert_equal "$(sim_count path=/findings/batchupdate)" 1
+	[[ $stderr != *wrong-secret* ]]
+}
+
+@test "sh-update: a finding twice goes once; a bad region is never sent" {
+	seed 1
+	sh-findings --workflow-status any --record-state any --rate 0 >one.ndjson
+	{
+		cat one.ndjson one.ndjson
+		# A region that would make another host name.
+		jq -c '.cloud.region = "evil.example?x"' one.ndjson
+	} >in.ndjson
+	run --separate-stderr sh-update -s NOTIFIED --rate 0 <in.ndjson
 	refute_crash
 	assert_failure 1
-	assert_equal "$(jq -r '.sh_update.error.code' <<<"$output" | sort -u)" \
-		InvalidSignatureException
-	assert_equal "$(jq -r '.sh_update.error.status' <<<"$output" | sort -u)" 403
-	[[ $stderr != *wrong-secret* ]]
+	assert_equal "$(jq -c '.sh_update.updated // .sh_update.error.code' \
+		<<<"$output" | paste -sd' ')" 'true true "input"'
+	assert_equal "$(updates | jq -c '.FindingIdentifiers | length')" 1
+	assert_equal "$(sim_count path=/findings/batchupdate)" 1
+	[[ $stderr == *"line 3: 'evil.example?x' is not a region name"* ]]
+}
+
+@test "sh-update: writing to /dev/full exits 3 with a message" {
+	seed 2
+	sh-findings --workflow-status any --record-state any --rate 0 >in.ndjson
+	run --separate-stderr bash -c 'sh-update -s NOTIFIED --rate 0 <in.ndjson >/dev/full'
+	refute_crash
+	assert_failure 3
+	[[ $stderr == *"standard output: No space left on device"* ]]
+}
+
+@test "sh-update: --note-expr without output fails the event, not the run" {
+	seed 1
+	sh-findings --workflow-status any --record-state any --rate 0 >in.ndjson
+	run --separate-stderr sh-update --note-expr 'select(.nothing) | "x"' \
+		--rate 0 <in.ndjson
+	refute_crash
+	assert_failure 1
+	assert_equal "$(jq -r '.sh_update.error.code' <<<"$output")" input
+	assert_equal "$(sim_count path=/findings/batchupdate)" 0
 }
 
 @test "sh-update: usage errors exit 2 before reading" {
