@@ -722,8 +722,8 @@ static int
 events(struct sh *s)
 {
 	struct ndjson_reader *rd = ndjson_reader_new(0, s->cli.max_line);
-	const char *line;
-	size_t len, lineno, nbad = 0;
+	const char *line, *raw;
+	size_t len, rawlen, lineno, nbad = 0;
 	int reject_fd = -1, rc;
 
 	if (rd == NULL)
@@ -758,6 +758,12 @@ events(struct sh *s)
 				s->fatal = 1;
 			continue;
 		}
+		/* CR, a BOM or RS as other tools tolerate them; the reject
+		 * file gets the line as it came. */
+		raw = line;
+		rawlen = len;
+		if (!ndjson_trim(&line, &len))
+			continue;
 		if (json_check_object(line, len, &je) < 0) {
 			log_msg(&s->cli.log, LOG_ERROR, lineno, NULL,
 			        "column %zu: %s; rejected", je.off + 1, je.msg);
@@ -808,7 +814,7 @@ events(struct sh *s)
 		if (why != NULL) {
 			nbad++;
 			if (reject_fd >= 0 &&
-			    (ndjson_write_all(reject_fd, line, len) != 0 ||
+			    (ndjson_write_all(reject_fd, raw, rawlen) != 0 ||
 			     ndjson_write_all(reject_fd, "\n", 1) != 0))
 				s->fatal = 1;
 		}

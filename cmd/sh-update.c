@@ -630,13 +630,20 @@ run(struct up *u)
 			continue;
 		}
 		struct json_err je;
+		const char *raw = line;
+		size_t rawlen = len;
+
+		/* CR, a BOM or RS as other tools tolerate them; the reject
+		 * file gets the line as it came. */
+		if (!ndjson_trim(&line, &len))
+			continue;
 
 		if (json_check_object(line, len, &je) < 0) {
 			log_msg(&u->cli.log, LOG_ERROR, lineno, NULL,
 			        "column %zu: %s; rejected", je.off + 1, je.msg);
 			nbad++;
 			if (reject_fd >= 0 &&
-			    (ndjson_write_all(reject_fd, line, len) != 0 ||
+			    (ndjson_write_all(reject_fd, raw, rawlen) != 0 ||
 			     ndjson_write_all(reject_fd, "\n", 1) != 0))
 				u->fatal = 1;
 			continue;

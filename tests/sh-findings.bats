@@ -386,3 +386,12 @@ compact() {
 	assert_success
 	assert_equal "$(wc -l <<<"$output")" 20
 }
+
+@test "sh-findings --events: CRLF and a BOM are tolerated; rejects keep their bytes" {
+	printf '\357\273\277%s\r\n' "$(compact "$CORPUS/asff-finding-afsbp-iam.8.json")" >in.ndjson
+	printf 'bad\r\n' >>in.ndjson
+	run --separate-stderr sh-findings --events --reject rej.ndjson <in.ndjson
+	assert_failure 1
+	assert_equal "$(jq -r '.user.name' <<<"$output")" sharrtest
+	assert_equal "$(od -An -c rej.ndjson | tr -s ' ')" ' b a d \r \n'
+}
