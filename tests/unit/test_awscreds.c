@@ -27,14 +27,13 @@
 #include "awscreds.h"
 #include "buf.h"
 #include "log.h"
+#include "sim.h"
 #include "unit.h"
 
 #define AKID   "AKIDSIMULATOR"
 #define SECRET "simulator-secret-key"
 
 static char tmpdir[64];
-static char sim_url[64];
-static pid_t sim_pid;
 static int have_sim; /* the simulator runs and has its AWS routes */
 
 static time_t fake_now = 1700000000;
@@ -1122,94 +1121,19 @@ test_log_names_source(void)
 
 /* ---- the simulator ------------------------------------------------ */
 
-static int
-sim_start(void)
-{
-	char portfile[] = "/tmp/soar-test-awscreds-XXXXXX";
-	int fd = mkstemp(portfile);
-	FILE *f;
-	int port = 0;
-
-	if (fd < 0)
-		return -1;
-	close(fd);
-	unlink(portfile);
-	if ((sim_pid = fork()) == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0)
-			dup2(null, 2);
-		execlp("python3", "python3", "tests/sim/sim.py", "--port", "0",
-		       "--port-file", portfile, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500 && port == 0; i++) {
-		usleep(20000);
-		if ((f = fopen(portfile, "r")) != NULL) {
-			if (fscanf(f, "%d", &port) != 1)
-				port = 0;
-			fclose(f);
-		}
-	}
-	unlink(portfile);
-	snprintf(sim_url, sizeof(sim_url), "http://127.0.0.1:%d", port);
-	return port ? 0 : -1;
-}
-
-static void
-sim_stop(void)
-{
-	if (sim_pid > 0) {
-		kill(sim_pid, SIGTERM);
-		waitpid(sim_pid, NULL, 0);
-		sim_pid = 0;
-	}
-}
-
-static size_t
-collect(char *p, size_t size, size_t n, void *arg)
-{
-	buf_append(arg, p, size * n);
-	return size * n;
-}
-
-/* A plain request to the simulator's control routes; *status gets the
- * HTTP status when not NULL.  Returns the body (free it). */
-static char *
-control(const char *method, const char *path, const char *body, long *status)
-{
-	struct buf out = BUF_INIT;
-	char url[256];
-	CURL *h = curl_easy_init();
-
-	snprintf(url, sizeof(url), "%s%s", sim_url, path);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL)
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
-	curl_easy_perform(h);
-	if (status != NULL)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	curl_easy_cleanup(h);
-	buf_putc(&out, '\0');
-	return out.data;
-}
-
 static void
 sim_state(const char *name, const char *json)
 {
 	char path[128];
 
 	snprintf(path, sizeof(path), "/_sim/state/%s", name);
-	free(control("POST", path, json, NULL));
+	free(sim_control("POST", path, json, NULL));
 }
 
 static void
 sim_reset(void)
 {
-	free(control("POST", "/_sim/reset", NULL, NULL));
+	free(sim_control("POST", "/_sim/reset", NULL, NULL));
 }
 
 /* The requests the simulator received under path, as a jv array. */
@@ -1221,7 +1145,7 @@ requests(const char *path)
 	jv v;
 
 	snprintf(q, sizeof(q), "/_sim/requests?path=%s", path);
-	s = control("GET", q, NULL, NULL);
+	s = sim_control("GET", q, NULL, NULL);
 	v = jv_parse(s);
 	free(s);
 	return jv_get_kind(v) == JV_KIND_ARRAY ? v : (jv_free(v), jv_array());
@@ -1231,7 +1155,7 @@ requests(const char *path)
 static jv
 aws_calls(void)
 {
-	char *s = control("GET", "/__aws/calls", NULL, NULL);
+	char *s = sim_control("GET", "/__aws/calls", NULL, NULL);
 	jv v = jv_parse(s);
 
 	free(s);
@@ -1494,7 +1418,7 @@ test_sts_answers(void)
 	eb_sim(&e);
 	c = cfg_sim(&e);
 	c.profile = "prod";
-	free(control(
+	free(sim_control(
 	        "POST", "/_sim/faults",
 	        "{\"method\": \"POST\", \"path\": \"^/$\", \"count\": 1,"
 	        " \"status\": 400, \"body\": \"<ErrorResponse><Error><Type>"
@@ -1514,7 +1438,7 @@ test_sts_answers(void)
 		           "{\"method\": \"POST\", \"path\": \"^/$\","
 		           " \"status\": 200, \"body\": \"%s\"}",
 		           refused[i]);
-		free(control("POST", "/_sim/faults", rule.data, NULL));
+		free(sim_control("POST", "/_sim/faults", rule.data, NULL));
 		CHECK_INT(get_with(&c, &ac, &cr, &err), -1);
 		CHECK_STR(err.code, "credentials");
 		CHECK(strstr(err.message, "no Credentials in the answer") !=
@@ -1949,10 +1873,10 @@ main(void)
 	}
 	if (access("tests/sim/simlib/vendors/aws_sts.py", R_OK) == 0 &&
 	    access("tests/sim/simlib/vendors/aws_imds.py", R_OK) == 0 &&
-	    sim_start() == 0) {
+	    sim_start_quiet(1) == 0) {
 		long status = 0;
 
-		free(control("GET", "/__aws/calls", NULL, &status));
+		free(sim_control("GET", "/__aws/calls", NULL, &status));
 		have_sim = status == 200;
 	}
 	UNIT_RUN(test_env);

@@ -17,10 +17,8 @@
 #include <jv.h>
 
 #include "http.h"
+#include "sim.h"
 #include "unit.h"
-
-static char sim_url[64];
-static pid_t sim_pid;
 
 static long long
 ms(void)
@@ -31,77 +29,10 @@ ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int
-sim_start(void)
-{
-	char portfile[] = "/tmp/soar-test-http-XXXXXX";
-	int fd = mkstemp(portfile);
-	FILE *f;
-	int port = 0;
-
-	if (fd < 0)
-		return -1;
-	close(fd);
-	unlink(portfile);
-	if ((sim_pid = fork()) == 0) {
-		execlp("python3", "python3", "tests/sim/sim.py", "--port", "0",
-		       "--port-file", portfile, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500 && port == 0; i++) {
-		usleep(20000);
-		if ((f = fopen(portfile, "r")) != NULL) {
-			if (fscanf(f, "%d", &port) != 1)
-				port = 0;
-			fclose(f);
-		}
-	}
-	unlink(portfile);
-	snprintf(sim_url, sizeof(sim_url), "http://127.0.0.1:%d", port);
-	return port ? 0 : -1;
-}
-
-static void
-sim_stop(void)
-{
-	if (sim_pid > 0) {
-		kill(sim_pid, SIGTERM);
-		waitpid(sim_pid, NULL, 0);
-	}
-}
-
-static size_t
-collect(char *p, size_t size, size_t n, void *arg)
-{
-	buf_append(arg, p, size * n);
-	return size * n;
-}
-
-/* A plain request to the simulator's control routes. */
-static char *
-control(const char *method, const char *path, const char *body)
-{
-	struct buf out = BUF_INIT;
-	char url[256];
-	CURL *e = curl_easy_init();
-
-	snprintf(url, sizeof(url), "%s%s", sim_url, path);
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL)
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
-	curl_easy_perform(e);
-	curl_easy_cleanup(e);
-	buf_putc(&out, '\0');
-	return out.data;
-}
-
 static void
 fault(const char *json)
 {
-	free(control("POST", "/_sim/faults", json));
+	free(sim_control("POST", "/_sim/faults", json, NULL));
 }
 
 static int
@@ -113,7 +44,7 @@ requests_to(const char *path)
 	int n;
 
 	snprintf(q, sizeof(q), "/_sim/requests?path=%s", path);
-	s = control("GET", q, NULL);
+	s = sim_control("GET", q, NULL, NULL);
 	v = jv_parse(s);
 	free(s);
 	n = jv_get_kind(v) == JV_KIND_ARRAY ? jv_array_length(jv_copy(v)) : -1;
@@ -124,7 +55,7 @@ requests_to(const char *path)
 static void
 reset(void)
 {
-	free(control("POST", "/_sim/reset", NULL));
+	free(sim_control("POST", "/_sim/reset", NULL, NULL));
 }
 
 struct result {
@@ -415,7 +346,7 @@ test_headers_sent(void)
 	while (http_poll(h, 1000, -1) > 0)
 		;
 	http_free(h);
-	log = control("GET", "/_sim/requests?path=/echo/l", NULL);
+	log = sim_control("GET", "/_sim/requests?path=/echo/l", NULL, NULL);
 	CHECK(strstr(log, "\"x-apikey\": \"k-123\"") != NULL);
 	CHECK(strstr(log, "\"body\": \"{\\\"a\\\":1}\"") != NULL);
 	CHECK(strstr(log, "expect") == NULL);
@@ -500,7 +431,7 @@ int
 main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	if (sim_start() < 0) {
+	if (sim_start_quiet(0) < 0) {
 		printf("not ok 1 - the simulator did not start\n");
 		sim_stop();
 		return 1;
