@@ -8,6 +8,7 @@
 
 #include <jv.h>
 
+#include "lib/asff.h"
 #include "lib/aws.h"
 #include "lib/awscreds.h"
 #include "lib/cli.h"
@@ -188,31 +189,6 @@ error_result(const char *code, const char *msg)
 	return event_error_jv(&e, jv_null());
 }
 
-/* The region of a finding: Region, else the one in its ProductArn
- * ("arn:aws:securityhub:REGION::product/..."). */
-static void
-finding_region(jv f, char *out, size_t outsz)
-{
-	jv r = jv_object_get(jv_copy(f), jv_string("Region"));
-	jv arn = jv_object_get(jv_copy(f), jv_string("ProductArn"));
-
-	out[0] = '\0';
-	if (jv_get_kind(r) == JV_KIND_STRING)
-		snprintf(out, outsz, "%s", jv_string_value(r));
-	else if (jv_get_kind(arn) == JV_KIND_STRING) {
-		/* arn:aws:securityhub:REGION::product/... */
-		const char *p = jv_string_value(arn);
-
-		for (int i = 0; i < 3 && p != NULL; i++)
-			if ((p = strchr(p, ':')) != NULL)
-				p++;
-		if (p != NULL)
-			snprintf(out, outsz, "%.*s", (int)strcspn(p, ":"), p);
-	}
-	jv_free(r);
-	jv_free(arn);
-}
-
 /* Reads what an event needs: its finding's identifier, region and note.
  * Returns 0, or -1 with it->result set to the event's error. */
 static int
@@ -257,7 +233,7 @@ prepare(struct up *u, struct item *it)
 		snprintf(it->region, sizeof(it->region), "%s",
 		         jv_string_value(cr));
 	else
-		finding_region(f, it->region, sizeof(it->region));
+		asff_region(f, it->region, sizeof(it->region));
 	jv_free(cr);
 	if (it->region[0] == '\0') {
 		it->result =

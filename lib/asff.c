@@ -344,26 +344,36 @@ arn_region(const char *arn, char *out, size_t outsz)
 	}
 }
 
+void
+asff_region(jv f, char *out, size_t outsz)
+{
+	const char *reg = STR(f, "Region");
+
+	/* Findings often leave Region out; their product ARN names it. */
+	if (reg != NULL && outsz > 0)
+		snprintf(out, outsz, "%s", reg);
+	else
+		arn_region(STR(f, "ProductArn"), out, outsz);
+}
+
 jv
 asff_event(jv f, const char *region)
 {
-	char arn_reg[32];
+	char found[32];
 	jv ev = jv_object(), alert = jv_object(), cloud = jv_object();
 	const char *label = STR(f, "Severity", "Label");
 	const char *updated = STR(f, "UpdatedAt"), *instance;
-	const char *reg = STR(f, "Region");
+	const char *reg = region;
 	jv norm = GET(f, "Severity", "Normalized");
 	double score = jv_get_kind(norm) == JV_KIND_NUMBER
 	                       ? jv_number_value(norm)
 	                       : label_score(label);
 
 	jv_free(norm);
-	/* Findings often leave Region out; their product ARN names it. */
-	arn_region(STR(f, "ProductArn"), arn_reg, sizeof(arn_reg));
-	if (reg == NULL && arn_reg[0] != '\0')
-		reg = arn_reg;
-	if (reg == NULL)
-		reg = region;
+	/* The finding's own region wins over where it was read from. */
+	asff_region(f, found, sizeof(found));
+	if (found[0] != '\0')
+		reg = found;
 	ev = set_str(ev, "@timestamp", updated);
 	alert = set_str(alert, "id", STR(f, "Id"));
 	alert = jv_object_set(alert, jv_string("source"),

@@ -11,12 +11,18 @@
 #ifndef SOAR_ASFF_H
 #define SOAR_ASFF_H
 
+#include <stddef.h>
+
 #include <jv.h>
 
 /* Returns the event for one ASFF finding (borrowed).  region names the
  * region the finding was read from, used when the finding has none (NULL
  * when unknown). */
 jv asff_event(jv finding, const char *region);
+
+/* Copies the region of a finding into out: its Region, else the region
+ * named in its ProductArn; "" when neither says. */
+void asff_region(jv finding, char *out, size_t outsz);
 
 /* Returns the findings a document holds, as an array: a bare finding, a
  * GetFindings page ({"Findings": [...]}), an EventBridge event of Security
