@@ -732,6 +732,8 @@ main(int argc, char *argv[])
 	}
 	ec.key = v.key;
 	ec.unordered = v.unordered;
+	/* Without --field or --when, keys() reads the line alone. */
+	ec.concurrent_keys = v.jq == NULL;
 	ec.ttl = v.ttl;
 	ec.negative_ttl = v.neg_ttl;
 	ec.line_buffered = v.cli.line_buffered;

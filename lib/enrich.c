@@ -40,18 +40,34 @@ struct enrich_keys {
 
 /* A batch of prepared lines: batching keeps the two threads from waking
  * each other per line. */
+struct reject {
+	const char *raw; /* the line as read, inside the batch's data */
+	size_t rawlen, lineno, col;
+	const char *msg; /* static text */
+};
+
 struct item {
 	char *data; /* the batch's bytes: every line of it points here */
-	int refs;   /* events still holding a line, plus one for the cursor */
+	struct reject *rej; /* lines that are not events, in order */
+	size_t nrej;
+	int refs; /* events still holding a line, plus one for the cursor */
 	struct prep *v;
 	struct buf keys; /* every event's lookups, as struct krec records */
 	size_t n, next;  /* next: the main loop's cursor */
 	struct item *next_item;
 };
 
+/* The readers: one or two threads take batches from fd 0 in turn (rmu),
+ * prepare them at the same time, and publish them in input order: a
+ * batch waits for its turn (seq == turn) to write its rejects and join
+ * the queue, so the reject file and the log keep the input's order. */
 struct queue {
 	pthread_mutex_t mu;
-	pthread_cond_t room;
+	pthread_cond_t room; /* queue room, and a turn passed */
+	pthread_mutex_t rmu; /* held while reading fd 0 */
+	size_t next_seq;     /* under rmu */
+	size_t turn;         /* the batch that publishes next */
+	int done_reading;    /* under rmu: end of input or an error */
 	struct item *head, *tail;
 	size_t n;
 	int eof, err, stop;
@@ -123,6 +139,7 @@ item_free(struct item *it)
 	for (size_t i = it->next; i < it->n; i++)
 		jv_free(it->v[i].error);
 	free(it->v);
+	free(it->rej);
 	buf_free(&it->keys);
 	free(it->data);
 	free(it);
@@ -136,15 +153,15 @@ item_unref(struct item *it)
 		item_free(it);
 }
 
-/* On the reader thread: checks each line of a batch, rejecting what is
+/* On a reader thread: checks each line of a batch, setting aside what is
  * not an event, and finds the lookups of the others.  Returns the
- * prepared batch, or NULL on ENOMEM or a reject-file write error. */
+ * prepared batch, or NULL on ENOMEM. */
 static struct item *
 prepare_batch(struct engine *en, struct buf *b, size_t first)
 {
 	struct item *it = calloc(1, sizeof(*it));
 	const char *p, *end;
-	size_t cap = 0, lineno = first;
+	size_t cap = 0, rcap = 0, lineno = first;
 
 	if (it == NULL)
 		return NULL;
@@ -166,15 +183,22 @@ prepare_batch(struct engine *en, struct buf *b, size_t first)
 		if (!ndjson_trim(&line, &n))
 			continue;
 		if (json_check_object(line, n, &je) < 0) {
-			log_msg(en->cfg->log, LOG_ERROR, lineno, NULL,
-			        "column %zu: %s; rejected", je.off + 1, je.msg);
-			pthread_mutex_lock(&en->q.mu);
-			en->q.nrejected++;
-			pthread_mutex_unlock(&en->q.mu);
-			if (en->reject_fd >= 0 &&
-			    ndjson_write_all(en->reject_fd, raw, rawlen + 1) !=
-			            0)
-				goto fail;
+			/* Reported when the batch's turn comes (publish). */
+			if (it->nrej == rcap) {
+				size_t c = rcap ? rcap * 2 : 8;
+				struct reject *r =
+				        realloc(it->rej, c * sizeof(*r));
+
+				if (r == NULL)
+					goto fail;
+				it->rej = r;
+				rcap = c;
+			}
+			it->rej[it->nrej++] = (struct reject){.raw = raw,
+			                                      .rawlen = rawlen,
+			                                      .lineno = lineno,
+			                                      .col = je.off + 1,
+			                                      .msg = je.msg};
 			continue;
 		}
 		if (it->n == cap) {
@@ -214,68 +238,151 @@ fail:
 	return NULL;
 }
 
+/* Waits, holding q->mu, until batch seq may publish.  Returns 0, or -1
+ * once the run stops. */
+static int
+wait_turn(struct queue *q, size_t seq)
+{
+	while (q->turn != seq && !q->stop)
+		pthread_cond_wait(&q->room, &q->mu);
+	return q->stop ? -1 : 0;
+}
+
+static void
+pass_turn(struct queue *q)
+{
+	q->turn++;
+	pthread_cond_broadcast(&q->room);
+}
+
+/* In its turn: reports the batch's rejected lines, then queues it.
+ * Returns 0, -1 with errno on a reject-file error, or 1 when the run
+ * stopped (the batch is freed). */
+static int
+publish(struct engine *en, struct item *it)
+{
+	struct queue *q = &en->q;
+
+	for (size_t i = 0; i < it->nrej; i++) {
+		const struct reject *r = &it->rej[i];
+
+		log_msg(en->cfg->log, LOG_ERROR, r->lineno, NULL,
+		        "column %zu: %s; rejected", r->col, r->msg);
+		q->nrejected++;
+		if (en->reject_fd >= 0 &&
+		    ndjson_write_all(en->reject_fd, r->raw, r->rawlen + 1) != 0)
+			return -1;
+	}
+	if (it->n == 0) {
+		item_free(it); /* nothing but rejects */
+		return 0;
+	}
+	while (q->n >= QUEUE_MAX && !q->stop)
+		pthread_cond_wait(&q->room, &q->mu);
+	if (q->stop) {
+		item_free(it);
+		return 1;
+	}
+	if (q->tail)
+		q->tail->next_item = it;
+	else
+		q->head = it;
+	q->tail = it;
+	q->n++;
+	return 0;
+}
+
+/* A reader thread: batches from fd 0, prepared here, queued in order;
+ * over-long lines reported and copied to the reject file. */
 static void *
 reader_main(void *arg)
 {
 	struct engine *en = arg;
 	struct queue *q = &en->q;
 	struct buf b = BUF_INIT;
-	size_t first;
-	int rc;
+	int rc, st;
 
 	for (;;) {
-		buf_clear(&b);
-		if (buf_reserve(&b, BATCH + BATCH / 4) < 0) {
-			rc = NDJSON_ERR;
+		struct item *it;
+		size_t first, seq;
+
+		pthread_mutex_lock(&q->rmu);
+		if (q->done_reading) {
+			pthread_mutex_unlock(&q->rmu);
 			break;
 		}
-		rc = ndjson_read_batch(en->reader, &b, BATCH, &first);
+		buf_clear(&b);
+		if (buf_reserve(&b, BATCH + BATCH / 4) < 0)
+			rc = NDJSON_ERR;
+		else
+			rc = ndjson_read_batch(en->reader, &b, BATCH, &first);
+		seq = q->next_seq++;
 		if (rc == NDJSON_TOOLONG) {
-			log_msg(en->cfg->log, LOG_ERROR, first, NULL,
-			        "line longer than --max-line; rejected");
+			/* The line is copied from fd 0 as it is read, so the
+			 * read lock is kept until it is through. */
 			pthread_mutex_lock(&q->mu);
-			q->nrejected++;
-			pthread_mutex_unlock(&q->mu);
-			if (ndjson_skip_line(en->reader, en->reject_fd) < 0) {
-				rc = NDJSON_ERR;
-				break;
+			if (wait_turn(q, seq) == 0) {
+				log_msg(en->cfg->log, LOG_ERROR, first, NULL,
+				        "line longer than --max-line; "
+				        "rejected");
+				q->nrejected++;
+				if (ndjson_skip_line(en->reader,
+				                     en->reject_fd) < 0) {
+					q->done_reading = 1;
+					q->eof = 1;
+					q->err = errno ? errno : EIO;
+				}
+				pass_turn(q);
 			}
+			st = q->stop || q->eof;
+			pthread_mutex_unlock(&q->mu);
+			pthread_mutex_unlock(&q->rmu);
+			if (st)
+				break;
 			continue;
 		}
-		if (rc != NDJSON_LINE)
-			break;
-		struct item *it = prepare_batch(en, &b, first);
+		if (rc != NDJSON_LINE) {
+			int e = errno ? errno : EIO;
 
-		if (it == NULL) {
-			rc = NDJSON_ERR;
+			q->done_reading = 1;
+			pthread_mutex_unlock(&q->rmu);
+			pthread_mutex_lock(&q->mu);
+			if (wait_turn(q, seq) == 0) {
+				q->eof = 1;
+				if (rc == NDJSON_ERR)
+					q->err = e;
+				pass_turn(q);
+			}
+			pthread_mutex_unlock(&q->mu);
 			break;
 		}
+		pthread_mutex_unlock(&q->rmu);
+		it = prepare_batch(en, &b, first);
 		pthread_mutex_lock(&q->mu);
-		while (q->n >= QUEUE_MAX && !q->stop)
-			pthread_cond_wait(&q->room, &q->mu);
-		if (q->stop) {
+		if (wait_turn(q, seq) < 0 || q->eof) {
+			/* Stopped, or a reader failed: this batch is past
+			 * the end the run reports. */
 			pthread_mutex_unlock(&q->mu);
 			item_free(it);
 			break;
 		}
-		if (q->tail)
-			q->tail->next_item = it;
-		else
-			q->head = it;
-		q->tail = it;
-		q->n++;
-		pthread_mutex_unlock(&q->mu);
-		if (write(q->wake[1], "", 1) < 0 && errno != EAGAIN) {
-			rc = NDJSON_ERR;
-			break;
+		st = it == NULL ? -1 : publish(en, it);
+		if (st < 0) {
+			/* Out of memory, or the reject file failed: the run
+			 * ends with what was queued before. */
+			q->err = errno ? errno : ENOMEM;
+			q->eof = 1;
 		}
+		pass_turn(q);
+		pthread_mutex_unlock(&q->mu);
+		if (st != 0)
+			break;
+		/* A full pipe means the main loop has wake-ups pending (and
+		 * it polls the queue every second anyway). */
+		if (write(q->wake[1], "", 1) < 0)
+			continue;
 	}
 	buf_free(&b);
-	pthread_mutex_lock(&q->mu);
-	q->eof = 1;
-	if (rc == NDJSON_ERR)
-		q->err = errno ? errno : EIO;
-	pthread_mutex_unlock(&q->mu);
 	if (write(q->wake[1], "", 1) < 0)
 		return NULL;
 	return NULL;
@@ -292,8 +399,9 @@ queue_pop(struct queue *q, int *eof)
 		q->head = it->next_item;
 		if (q->head == NULL)
 			q->tail = NULL;
+		/* room also carries turns: every waiter must see it. */
 		if (q->n-- == QUEUE_MAX)
-			pthread_cond_signal(&q->room);
+			pthread_cond_broadcast(&q->room);
 	}
 	*eof = it == NULL && q->eof;
 	pthread_mutex_unlock(&q->mu);
@@ -824,9 +932,14 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 	 * is left running with it, and the process exits soon after. */
 	struct engine *en = calloc(1, sizeof(*en));
 	size_t window = cfg->window ? cfg->window : 4096;
-	pthread_t reader;
+	pthread_t readers[2];
 	struct item *cur = NULL; /* the batch being admitted */
 	int eof = 0, rc = 0, started = 0, detached = 0, st;
+	/* A second reader when keys() allows it and a core is there for it:
+	 * the second core otherwise idles once the lookups are answered. */
+	int nreaders = cfg->concurrent_keys && sysconf(_SC_NPROCESSORS_ONLN) > 1
+	                       ? 2
+	                       : 1;
 
 	memset(res, 0, sizeof(*res));
 	if (en == NULL)
@@ -840,6 +953,7 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 	                      .res = res,
 	                      .reject_fd = -1};
 	pthread_mutex_init(&en->q.mu, NULL);
+	pthread_mutex_init(&en->q.rmu, NULL);
 	pthread_cond_init(&en->q.room, NULL);
 	ndjson_writer_init(&en->out, 1, cfg->line_buffered);
 	if (pipe2(en->q.wake, O_CLOEXEC | O_NONBLOCK) < 0 ||
@@ -853,9 +967,10 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 		        cfg->reject_path, strerror(errno));
 		goto fail;
 	}
-	if (pthread_create(&reader, NULL, reader_main, en) != 0)
-		goto fail;
-	started = 1;
+	for (; started < nreaders; started++)
+		if (pthread_create(&readers[started], NULL, reader_main, en) !=
+		    0)
+			goto fail;
 	for (;;) {
 		/* Admit lines while the window has room and the run goes;
 		 * once it must end, only the rest of the batch already taken
@@ -946,9 +1061,12 @@ out:
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		detached = pthread_timedjoin_np(reader, NULL, &until) != 0;
-		if (detached)
-			pthread_detach(reader);
+		for (int i = 0; i < started; i++)
+			if (pthread_timedjoin_np(readers[i], NULL, &until) !=
+			    0) {
+				pthread_detach(readers[i]);
+				detached = 1;
+			}
 		pthread_mutex_lock(&en->q.mu);
 		res->nfailed += en->q.nrejected;
 		pthread_mutex_unlock(&en->q.mu);
@@ -981,6 +1099,7 @@ out:
 		close(en->q.wake[1]);
 	}
 	pthread_mutex_destroy(&en->q.mu);
+	pthread_mutex_destroy(&en->q.rmu);
 	pthread_cond_destroy(&en->q.room);
 	free(en);
 	return rc || res->fatal || res->epipe ? -1 : 0;

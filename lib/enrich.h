@@ -15,10 +15,12 @@
  *     run (credentials refused) after writing what was read.
  *
  * The tool describes its vendor with struct enrich_ops.  Threads: keys()
- * runs on the reader thread (lines are checked and their lookups found
- * there, so the second core does half the work); every other callback runs
- * on the calling thread.  keys() must therefore touch nothing the other
- * callbacks change.
+ * runs on the reader threads (lines are checked and their lookups found
+ * there, so the second core does half the work; with concurrent_keys two
+ * readers prepare alternate batches); every other callback runs on the
+ * calling thread.  keys() must therefore touch nothing the other
+ * callbacks change, and with concurrent_keys nothing at all but the
+ * line and its own keys.
  */
 #ifndef SOAR_ENRICH_H
 #define SOAR_ENRICH_H
@@ -98,9 +100,10 @@ struct enrich_ops {
 struct enrich_config {
 	const char *key; /* the tool's output key ("vt") */
 	int unordered;
-	size_t window;     /* events held at most (default 4096) */
-	long ttl;          /* seconds an answer is cached */
-	long negative_ttl; /* seconds a "not found" is cached */
+	int concurrent_keys; /* keys() may run on two threads at once */
+	size_t window;       /* events held at most (default 4096) */
+	long ttl;            /* seconds an answer is cached */
+	long negative_ttl;   /* seconds a "not found" is cached */
 	int line_buffered;
 	const char *reject_path;
 	size_t max_line;

@@ -1,5 +1,7 @@
 /* http.c: libcurl multi client with retries and per-host rate limits. */
 #include <errno.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +51,9 @@ struct http {
 	struct xfer *head, *tail; /* not in flight: new or backing off */
 	struct xfer *active;      /* in flight, linked through next */
 	size_t nactive, npending, nfinished;
-	int kick; /* curl_multi_perform() has work: new handles, socket
-	           * activity or a due timer */
+	int epfd;           /* the sockets libcurl asked to watch */
+	int wake_fd;        /* the caller's wake-up descriptor in epfd */
+	long long timer_ms; /* when libcurl wants its timeout run; -1 */
 	struct host *hosts;
 	uint64_t rng;
 	char *cainfo;
@@ -81,6 +84,39 @@ http_config_defaults(struct http_config *cfg)
 	cfg->user_agent = "soarutils";
 }
 
+/* libcurl's socket callback: keeps epfd in step with what it watches. */
+static int
+on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *sockp)
+{
+	struct http *h = userp;
+	struct epoll_event ev = {.data.fd = s};
+
+	(void)easy;
+	(void)sockp;
+	if (what == CURL_POLL_REMOVE) {
+		/* The socket may be closed already: nothing to undo then. */
+		epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
+	            ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+	if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev) < 0 &&
+	    (errno != ENOENT || epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev) < 0))
+		return -1;
+	return 0;
+}
+
+/* libcurl's timer callback: when to call it back with no socket. */
+static int
+on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct http *h = userp;
+
+	(void)multi;
+	h->timer_ms = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	return 0;
+}
+
 struct http *
 http_new(const struct http_config *cfg, struct soar_error *err)
 {
@@ -109,8 +145,23 @@ http_new(const struct http_config *cfg, struct soar_error *err)
 		if (v != NULL && *v != '\0' && (h->cainfo = strdup(v)) == NULL)
 			goto nomem;
 	}
+	h->wake_fd = -1;
+	h->timer_ms = -1;
+	if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		soar_error_set(err, "nomem", "epoll_create1: %s",
+		               strerror(errno));
+		free(h->cainfo);
+		free(h);
+		return NULL;
+	}
 	if ((h->multi = curl_multi_init()) == NULL)
 		goto nomem;
+	/* libcurl names the sockets to watch and when its timers are due;
+	 * only transfers with activity are looked at (socket_action). */
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	                  (long)h->cfg.jobs);
@@ -159,6 +210,7 @@ http_free(struct http *h)
 	}
 	if (h->multi != NULL)
 		curl_multi_cleanup(h->multi);
+	close(h->epfd);
 	for (hs = h->hosts; hs != NULL; hs = hn) {
 		hn = hs->next;
 		free(hs->name);
@@ -517,7 +569,6 @@ start_due(struct http *h, long long now)
 			return 10;
 		}
 		h->nactive++;
-		h->kick = 1;
 	}
 	return next;
 }
@@ -682,36 +733,73 @@ completed(struct http *h, struct xfer *x, CURLcode rc, long long now)
 	enqueue(h, x);
 }
 
+/* Runs libcurl's timeout handling when due: new handles start there. */
+static void
+run_timer(struct http *h, long long now)
+{
+	int running;
+
+	if (h->timer_ms >= 0 && now >= h->timer_ms) {
+		h->timer_ms = -1;
+		curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0,
+		                         &running);
+	}
+}
+
+/* Hands finished transfers to completed(). */
+static void
+collect(struct http *h, long long now)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+		struct xfer *x = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &x);
+		completed(h, x, m->data.result, now);
+	}
+}
+
+/* Makes the caller's wake-up descriptor (or none) the one in epfd. */
+static int
+watch_wake(struct http *h, int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	if (fd == h->wake_fd)
+		return 0;
+	if (h->wake_fd >= 0)
+		epoll_ctl(h->epfd, EPOLL_CTL_DEL, h->wake_fd, NULL);
+	h->wake_fd = -1;
+	if (fd >= 0 && epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -1;
+	h->wake_fd = fd;
+	return 0;
+}
+
 size_t
 http_poll(struct http *h, long timeout_ms, int wake_fd)
 {
-	struct curl_waitfd wfd = {.fd = wake_fd, .events = CURL_WAIT_POLLIN};
+	struct epoll_event evs[64];
 	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	size_t finished = h->nfinished;
+	int woken = 0;
 
-	/* curl_multi_perform() looks at every transfer, one poll(2) each, so
-	 * it runs only when curl_multi_poll() saw activity, a timer is due or
-	 * handles were added; a call with nothing to do costs one poll(2). */
+	/* A wake-up descriptor that cannot be watched is polled instead:
+	 * the wait is then cut to short slices. */
+	int wake_ok = watch_wake(h, wake_fd) == 0;
+
 	for (int first = 1;; first = 0) {
 		long long now = now_ms(), next, wait;
-		long tmo = -1;
-		CURLMsg *m;
-		int running, left, nfds = 0, woken;
+		int n, running;
 
-		next = start_due(h, now);
-		if (h->kick) {
-			h->kick = 0;
-			curl_multi_perform(h->multi, &running);
-		}
-		while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
-			struct xfer *x = NULL;
-
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &x);
-			completed(h, x, m->data.result, now);
-		}
-		if (h->npending == 0 || h->nfinished != finished)
+		start_due(h, now);
+		run_timer(h, now);
+		collect(h, now);
+		if (h->npending == 0 || h->nfinished != finished || woken)
 			break;
 		now = now_ms();
 		if (!first && now >= deadline)
@@ -720,16 +808,31 @@ http_poll(struct http *h, long timeout_ms, int wake_fd)
 		wait = deadline > now ? deadline - now : 0;
 		if (next >= 0 && next < wait)
 			wait = next;
-		wfd.revents = 0;
-		curl_multi_poll(h->multi, wake_fd >= 0 ? &wfd : NULL,
-		                wake_fd >= 0 ? 1 : 0, (int)wait, &nfds);
-		woken = wake_fd >= 0 && (wfd.revents & CURL_WAIT_POLLIN);
-		if (nfds > woken ||
-		    (curl_multi_timeout(h->multi, &tmo) == CURLM_OK &&
-		     tmo == 0))
-			h->kick = 1;
-		if (woken)
-			break;
+		if (h->timer_ms >= 0 && h->timer_ms - now < wait)
+			wait = h->timer_ms > now ? h->timer_ms - now : 0;
+		if (!wake_ok && wake_fd >= 0 && wait > 10)
+			wait = 10;
+		n = epoll_wait(h->epfd, evs, 64, (int)wait);
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd, mask = 0;
+
+			if (fd == h->wake_fd) {
+				woken = 1;
+				continue;
+			}
+			if (evs[i].events & (EPOLLIN | EPOLLHUP))
+				mask |= CURL_CSELECT_IN;
+			if (evs[i].events & EPOLLOUT)
+				mask |= CURL_CSELECT_OUT;
+			if (evs[i].events & EPOLLERR)
+				mask |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(h->multi, fd, mask, &running);
+		}
+		if (!wake_ok && wake_fd >= 0) {
+			struct pollfd p = {.fd = wake_fd, .events = POLLIN};
+
+			woken = poll(&p, 1, 0) > 0;
+		}
 	}
 	return h->npending;
 }

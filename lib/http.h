@@ -17,6 +17,8 @@
  * credential header never travels to another host.  Bodies are capped.
  *
  * Completion callbacks run inside http_poll(), on the caller's thread.
+ * libcurl reports which sockets to watch (epoll) and when its timers are
+ * due, so each wake-up touches only the transfers with activity.
  */
 #ifndef SOAR_HTTP_H
 #define SOAR_HTTP_H

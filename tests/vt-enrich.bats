@@ -764,6 +764,34 @@ vt-enrich: error: line 6: column 6: unexpected end of line (truncated value?); r
 	assert_equal "$(paths)" /api/v3/ip_addresses/8.8.4.4
 }
 
+
+@test "vt-enrich: across many batches, events, rejects and messages keep the input's order" {
+	# About 3 MB: dozens of the readers' batches, prepared on two threads.
+	# Every 97th line is not JSON, every 389th is over --max-line.
+	awk 'BEGIN {
+		pad = sprintf("%0600d", 0)
+		for (i = 1; i <= 5000; i++)
+			if (i % 389 == 0) printf "{\"n\":%d,\"pad\":\"%s%s\"}\n", i, pad, pad
+			else if (i % 97 == 0) printf "bad %d\n", i
+			else printf "{\"n\":%d,\"pad\":\"%s\",\"related\":{\"ip\":[\"8.8.%d.%d\"]}}\n", i, pad, i % 3, 1
+	}' >in.ndjson
+	run --separate-stderr enrich --max-line 1000 --reject rej.txt <in.ndjson
+	assert_failure 1
+	# Events out in input order, each once, each enriched.
+	awk '!/^bad/ && length($0) <= 1000 { sub(/^\{"n":/, ""); sub(/,.*/, ""); print }' \
+		in.ndjson >want.txt
+	jq -r '.n' <<<"$output" >got.txt
+	assert_equal "$(cmp want.txt got.txt && echo same)" same
+	assert_equal "$(jq -r 'select(.vt.verdict != "clean") | .n' <<<"$output")" ''
+	# The reject file and the messages in input order.
+	awk '/^bad/ || length($0) > 1000' in.ndjson >want-rej.txt
+	assert_equal "$(cmp want-rej.txt rej.txt && echo same)" same
+	awk '/^bad/ { print NR ": column 1" } length($0) > 1000 { print NR ": line longer" }' \
+		in.ndjson >want-err.txt
+	sed -E 's/^vt-enrich: error: line ([0-9]+: (column 1|line longer)).*/\1/' <<<"$stderr" >got-err.txt
+	assert_equal "$(cmp want-err.txt got-err.txt && echo same)" same
+	assert_equal "$(paths | wc -l)" 3
+}
 @test "vt-enrich: standard input that is a directory is a usage error" {
 	run --separate-stderr enrich <.
 	refute_crash
