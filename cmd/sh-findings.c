@@ -1,6 +1,7 @@
 /* sh-findings: AWS Security Hub findings as events, pulled or received. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include "lib/http.h"
 #include "lib/json.h"
 #include "lib/ndjson.h"
+#include "lib/secret.h"
+#include "lib/snsrecv.h"
 #include "lib/state.h"
 
 enum {
@@ -33,6 +36,10 @@ enum {
 	OPT_PAGE_SIZE,
 	OPT_REGION,
 	OPT_REGIONS,
+	OPT_LISTEN,
+	OPT_TOPIC,
+	OPT_MAX_AGE,
+	OPT_SNS_CERT_HOST,
 };
 
 static const struct cli_opt options[] = {
@@ -54,6 +61,14 @@ static const struct cli_opt options[] = {
          "look back this far for late findings (default 10m)"},
         {"limit", OPT_LIMIT, "N", "write at most N findings"},
         {"page-size", OPT_PAGE_SIZE, "N", "findings per request (1-100)"},
+        {"listen", OPT_LISTEN, "ADDR:PORT",
+         "receive SNS deliveries over HTTP instead of calling the API"},
+        {"topic", OPT_TOPIC, "ARNS",
+         "with --listen: topics accepted and confirmed"},
+        {"max-age", OPT_MAX_AGE, "DUR",
+         "with --listen: refuse older messages (default 1h)"},
+        {"sns-cert-host", OPT_SNS_CERT_HOST, "HOST[:PORT]",
+         "with --listen: the host to trust instead of SNS's (tests)"},
         {"region", OPT_REGION, "REGION", "AWS region"},
         {"regions", OPT_REGIONS, "LIST", "pull several regions"},
         AWS_CLI_OPT_PROFILE,
@@ -90,6 +105,8 @@ struct sh {
 	int events;
 	const char *severity, *workflow, *record, *product, *type_prefix;
 	const char *since, *filters_arg, *state_path, *regions;
+	const char *listen, *topics, *cert_host;
+	long max_age;
 	struct aws_cli aws;
 	long overlap;
 	long long since_ms; /* -1: no --since */
@@ -293,17 +310,41 @@ parse_args(struct sh *s, int argc, char **argv)
 			usage_list(s, "--regions", arg);
 			s->regions = arg;
 			break;
+		case OPT_LISTEN:
+			s->listen = arg;
+			break;
+		case OPT_TOPIC:
+			usage_list(s, "--topic", arg);
+			s->topics = arg;
+			break;
+		case OPT_MAX_AGE:
+			if (cli_parse_duration(arg, &s->max_age) < 0 ||
+			    s->max_age < 1)
+				cli_usage_error(c, "--max-age: bad duration");
+			break;
+		case OPT_SNS_CERT_HOST:
+			s->cert_host = arg;
+			break;
 		default:
 			cli_usage_error(c, "unhandled option");
 		}
 	}
 	if (optind < argc)
 		cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
-	if (s->events && (s->state_path || s->since || s->filters_arg ||
-	                  s->regions || s->limit))
-		cli_usage_error(c, "--events reads stdin: --state, --since, "
-		                   "--filters, --regions and --limit apply to "
-		                   "pulling only");
+	if ((s->events || s->listen) &&
+	    (s->state_path || s->since || s->filters_arg || s->regions ||
+	     s->limit || s->severity || s->workflow || s->record ||
+	     s->product || s->type_prefix))
+		cli_usage_error(c,
+		                "--%s: --state, --since, --filters, "
+		                "--regions, --limit and the finding filters "
+		                "apply to pulling only",
+		                s->events ? "events" : "listen");
+	if (s->events && s->listen)
+		cli_usage_error(c, "--events and --listen: choose one");
+	if (!s->listen && (s->topics || s->max_age || s->cert_host))
+		cli_usage_error(c, "--topic, --max-age and --sns-cert-host "
+		                   "need --listen");
 	aws_cli_check(c, &s->aws);
 	if (s->filters_arg != NULL)
 		s->filters = read_filters(s, s->filters_arg);
@@ -717,6 +758,16 @@ pull(struct sh *s)
 	return s->fatal ? SOAR_EXIT_FATAL : SOAR_EXIT_OK;
 }
 
+/* The event line (without newline) for a finding from asff_findings(),
+ * ASFF or OCSF (borrowed). */
+static jv
+finding_text(jv f)
+{
+	return jv_dump_string(asff_is_ocsf(f) ? asff_ocsf_event(f, NULL)
+	                                      : asff_event(f, NULL),
+	                      0);
+}
+
 /* --events: EventBridge events or SNS notifications on stdin. */
 static int
 events(struct sh *s)
@@ -782,12 +833,7 @@ events(struct sh *s)
 			} else {
 				jv_array_foreach(list, i, f)
 				{
-					jv text = jv_dump_string(
-					        asff_is_ocsf(f)
-					                ? asff_ocsf_event(f,
-					                                  NULL)
-					                : asff_event(f, NULL),
-					        0);
+					jv text = finding_text(f);
 					int w = ndjson_write(
 					        &s->out, jv_string_value(text),
 					        (size_t)jv_string_length_bytes(
@@ -828,6 +874,170 @@ events(struct sh *s)
 	                : SOAR_EXIT_OK;
 }
 
+/* --listen: a Message of an SNS notification into event lines. */
+static int
+convert(void *arg, const char *message, struct buf *out, size_t *nlines,
+        char *why, size_t whysz)
+{
+	struct json_err je;
+	size_t len = strlen(message);
+	jv doc, list;
+	int rc = 0;
+
+	(void)arg;
+	if (json_check_object(message, len, &je) < 0) {
+		snprintf(why, whysz, "Message column %zu: %s", je.off + 1,
+		         je.msg);
+		return -1;
+	}
+	doc = jv_parse_sized(message, (int)len);
+	list = asff_findings(doc);
+	jv_free(doc);
+	if (!jv_is_valid(list)) {
+		jv msg = jv_invalid_get_msg(list);
+
+		snprintf(why, whysz, "Message: %s", jv_string_value(msg));
+		jv_free(msg);
+		return -1;
+	}
+	jv_array_foreach(list, i, f)
+	{
+		jv text = finding_text(f);
+
+		if (rc == 0 && (buf_append(out, jv_string_value(text),
+		                           (size_t)jv_string_length_bytes(
+		                                   jv_copy(text))) < 0 ||
+		                buf_putc(out, '\n') < 0)) {
+			snprintf(why, whysz, "out of memory");
+			rc = -1;
+		}
+		(*nlines)++;
+		jv_free(text);
+		jv_free(f);
+	}
+	jv_free(list);
+	return rc;
+}
+
+static volatile sig_atomic_t stopping;
+static int stop_pipe[2] = {-1, -1};
+
+static void
+on_signal(int sig)
+{
+	int e = errno;
+
+	(void)sig;
+	stopping = 1;
+	if (write(stop_pipe[1], "", 1) < 0) {
+		/* Full: a wake-up is pending already. */
+	}
+	errno = e;
+}
+
+/* --listen: SNS deliveries until SIGINT or SIGTERM. */
+static int
+listen_sns(struct sh *s)
+{
+	struct snsrecv_config rc;
+	struct snsrecv_stats st;
+	struct soar_error err = {0};
+	struct http_config hc;
+	struct sigaction sa = {.sa_handler = on_signal};
+	char *user = NULL, *password = NULL;
+	int status = SOAR_EXIT_FATAL;
+
+	snsrecv_config_defaults(&rc);
+	/* Basic auth: the credentials SNS puts in the endpoint URL. */
+	if (secret_get("SH_LISTEN_USER", NULL, &user, &err) < 0 ||
+	    secret_get("SH_LISTEN_PASSWORD", NULL, &password, &err) < 0) {
+		log_error(&s->cli.log, "%s", err.message);
+		status = SOAR_EXIT_USAGE;
+		goto out;
+	}
+	if ((user == NULL) != (password == NULL)) {
+		log_error(&s->cli.log, "set both SH_LISTEN_USER and "
+		                       "SH_LISTEN_PASSWORD, or neither");
+		status = SOAR_EXIT_USAGE;
+		goto out;
+	}
+	if (s->cli.reject_path != NULL &&
+	    (rc.reject_fd = open(s->cli.reject_path,
+	                         O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	                         0600)) < 0) {
+		log_error(&s->cli.log, "--reject %s: %s", s->cli.reject_path,
+		          strerror(errno));
+		status = SOAR_EXIT_USAGE;
+		goto out;
+	}
+	http_config_defaults(&hc);
+	/* SNS waits 15 s for the answer: fetches must end well before. */
+	hc.jobs = 4;
+	hc.timeout_ms = s->cli.timeout < 5 ? s->cli.timeout * 1000 : 5000;
+	hc.connect_timeout_ms = 3000;
+	hc.retries = 1;
+	hc.max_wait_ms = 1000;
+	hc.max_body = 64 * 1024;
+	hc.user_agent = "soarutils-sh-findings/" SOAR_VERSION;
+	hc.log = &s->cli.log;
+	if ((s->http = http_new(&hc, &err)) == NULL) {
+		log_error(&s->cli.log, "%s", err.message);
+		goto out;
+	}
+	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_error(&s->cli.log, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	rc.listen = s->listen;
+	rc.cert_host = s->cert_host;
+	rc.cafile = getenv("SOAR_CA_BUNDLE");
+	if (rc.cafile != NULL && rc.cafile[0] == '\0')
+		rc.cafile = NULL;
+	rc.topics = s->topics;
+	if (s->max_age > 0)
+		rc.max_age_s = s->max_age;
+	rc.user = user;
+	rc.password = password;
+	rc.http = s->http;
+	rc.log = &s->cli.log;
+	rc.convert = convert;
+	rc.arg = s;
+	if (snsrecv_run(&rc, &stopping, stop_pipe[0], &st, &err) < 0) {
+		log_error(&s->cli.log, "--listen %s: %s", s->listen,
+		          err.message);
+		status = strcmp(err.code, "usage") == 0 ||
+		                         strcmp(err.code, "config") == 0
+		                 ? SOAR_EXIT_USAGE
+		                 : SOAR_EXIT_FATAL;
+		goto out;
+	}
+	log_info(&s->cli.log,
+	         "%zu deliveries: %zu notifications accepted, %zu events "
+	         "written, %zu refused, %zu duplicates, %zu unusable",
+	         st.deliveries, st.accepted, st.lines, st.rejected,
+	         st.duplicates, st.unusable);
+	if (st.out_failed)
+		log_error(&s->cli.log, "standard output: %s",
+		          strerror(st.out_failed));
+	if (st.lost > 0 && !st.epipe)
+		log_error(&s->cli.log,
+		          "%zu events acknowledged to SNS were not written",
+		          st.lost);
+	status = st.out_failed     ? SOAR_EXIT_FATAL
+	         : st.epipe        ? SOAR_EXIT_OK
+	         : st.unusable > 0 ? SOAR_EXIT_PARTIAL
+	                           : SOAR_EXIT_OK;
+out:
+	if (rc.reject_fd >= 0)
+		close(rc.reject_fd);
+	secret_free(user);
+	secret_free(password);
+	return status;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -848,6 +1058,10 @@ main(int argc, char *argv[])
 	s.cli.rate = 3; /* GetFindings: 3 a second, bursts of 6 */
 	parse_args(&s, argc, argv);
 	ndjson_writer_init(&s.out, 1, s.cli.line_buffered);
+	if (s.listen) {
+		status = listen_sns(&s);
+		goto out;
+	}
 	if (s.events) {
 		cli_check_stdin(&s.cli);
 		status = events(&s);

@@ -136,15 +136,6 @@ wipe_str(char *s)
 	}
 }
 
-/* Wipes and releases a buffer that may have held a secret. */
-static void
-wipe_buf(struct buf *b)
-{
-	if (b->data != NULL)
-		explicit_bzero(b->data, b->cap);
-	buf_free(b);
-}
-
 static void
 creds_free(struct creds *c)
 {
@@ -739,7 +730,7 @@ fetch_done(void *arg, const struct http_response *resp,
 static void
 fetch_free(struct fetch *f)
 {
-	wipe_buf(&f->body);
+	buf_wipe(&f->body);
 }
 
 /* The client for one kind of request, made on first use. */
@@ -1137,7 +1128,7 @@ from_process(struct awscreds *ac, const char *profile, struct creds *out,
 		rc = 1;
 	}
 out:
-	wipe_buf(&o);
+	buf_wipe(&o);
 	return rc;
 }
 
@@ -1526,7 +1517,7 @@ from_imds(struct awscreds *ac, struct creds *out, char *why, size_t whysz,
 	fetch_free(&f);
 out:
 	buf_free(&url);
-	wipe_buf(&token);
+	buf_wipe(&token);
 	buf_free(&role);
 	return rc;
 }
@@ -1639,7 +1630,7 @@ static void
 sts_xml_free(struct sts_xml *x)
 {
 	for (int i = 0; i < X_N; i++)
-		wipe_buf(&x->v[i]);
+		buf_wipe(&x->v[i]);
 }
 
 /* Parses an STS answer into x (released with sts_xml_free either way).

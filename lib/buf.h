@@ -46,4 +46,10 @@ void buf_clear(struct buf *b);
 /* Releases the storage; b is empty and reusable afterwards. */
 void buf_free(struct buf *b);
 
+/* Wipes b's storage (it may have held a secret), then frees it. */
+void buf_wipe(struct buf *b);
+
+/* Returns the value of the hex digit c (either case), or -1. */
+int hex_value(int c);
+
 #endif

@@ -92,18 +92,6 @@ is_ws(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void
 hex(const unsigned char *p, size_t n, char *out)
 {
@@ -131,10 +119,10 @@ uri_encode(struct buf *b, const char *s, size_t n, int keep_slash, int decode)
 		unsigned char c = (unsigned char)s[i];
 		int escaped = 0, rc;
 
-		if (decode && c == '%' && n - i > 2 && hexval(s[i + 1]) >= 0 &&
-		    hexval(s[i + 2]) >= 0) {
-			c = (unsigned char)(hexval(s[i + 1]) * 16 +
-			                    hexval(s[i + 2]));
+		if (decode && c == '%' && n - i > 2 &&
+		    hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+			c = (unsigned char)(hex_value(s[i + 1]) * 16 +
+			                    hex_value(s[i + 2]));
 			i += 2;
 			escaped = 1;
 		}

@@ -137,7 +137,7 @@ compact() {
 @test "sh-findings --events: usage errors exit 2 before reading" {
 	run --separate-stderr sh-findings --events --state x.state </dev/null
 	assert_failure 2
-	[[ $stderr == *"--events reads stdin"* ]]
+	[[ $stderr == *"--events: --state, --since"*"apply to pulling only"* ]]
 	[ ! -e x.state ]
 	run --separate-stderr sh-findings --page-size 101 </dev/null
 	assert_failure 2

@@ -4,6 +4,10 @@
 Tests start it on a free loopback port, point the tools at it, script faults
 through the /_sim/ control routes and then check what the tools sent with
 GET /_sim/requests. Vendor APIs are modules in simlib/vendors/.
+
+With --tls-cert and --tls-key the simulator speaks HTTPS instead of HTTP on
+its port (TLS 1.2 or later); routes and control are the same. The SNS tests
+run such an instance as the stand-in for sns.<region>.amazonaws.com.
 """
 
 import argparse
@@ -13,6 +17,7 @@ import os
 import signal
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import threading
@@ -21,8 +26,12 @@ import http.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # The simulator runs from the source tree; compiled files there would only
-# clutter the working copy.
-sys.dont_write_bytecode = True
+# clutter the working copy, so they go to a per-user cache directory instead
+# (compiling the vendor modules on every start costs more than the start).
+sys.pycache_prefix = os.path.join(
+    os.environ.get("XDG_CACHE_HOME")
+    or os.path.join(os.path.expanduser("~"), ".cache"),
+    "soarutils", "sim-pycache")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import simlib  # noqa: E402
@@ -31,6 +40,8 @@ from simlib.faults import MALFORMED_BODY, FaultTable, validate  # noqa: E402
 
 # How many bytes a "short_body" answer promises beyond what it sends.
 SHORT_BODY_MISSING = 100
+# How long a client may take over the TLS handshake.
+TLS_HANDSHAKE_S = 5
 
 
 class Recorder:
@@ -284,12 +295,43 @@ class Server(ThreadingHTTPServer):
     # would drop their SYNs and cost each a one-second retransmit.
     request_queue_size = 256
     verbose = False
+    # An ssl.SSLContext when serving HTTPS, else None.
+    tls = None
 
     def server_bind(self):
         # HTTPServer.server_bind also looks up the host's name, which may
         # ask a DNS server; the simulator talks to nothing but its clients.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
+
+    def finish_request(self, request, client_address):
+        # The handshake runs here, in the connection's own thread, not in
+        # accept(): a client that connects and never speaks TLS, or one
+        # that refuses the certificate, must not hold up the others.
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(TLS_HANDSHAKE_S)
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except OSError as exc:  # ssl.SSLError and timeouts included
+            # A client that does not trust the certificate, or speaks
+            # plain HTTP, is a test's business, not a simulator fault.
+            if self.verbose:
+                print(f"sim: TLS handshake with {client_address[0]}:"
+                      f"{client_address[1]} failed: {exc}", file=sys.stderr)
+            return
+        conn.settimeout(None)
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            # wrap_socket took over the socket's descriptor, so the close
+            # that socketserver does afterwards would do nothing.
+            try:
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            conn.close()
 
     def handle_error(self, request, client_address):
         # Clients hanging up mid-answer is routine under fault injection, so
@@ -318,6 +360,14 @@ def loopback(text):
     raise argparse.ArgumentTypeError(f"not an IPv4 loopback address: {text}")
 
 
+def tls_context(cert, key):
+    """The server side of TLS: 1.2 or later, the given chain and key."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
 def main():
     http.client.parse_headers = parse_headers
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -325,11 +375,19 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--tls-cert", metavar="FILE",
+                        help="serve HTTPS with this PEM certificate chain")
+    parser.add_argument("--tls-key", metavar="FILE",
+                        help="the private key of --tls-cert")
     args = parser.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
 
     simlib.load_vendors()
     server = Server((args.host, args.port), Handler)
     server.verbose = args.verbose
+    if args.tls_cert:
+        server.tls = tls_context(args.tls_cert, args.tls_key)
     # Turning the signals into SystemExit unwinds serve_forever in the main
     # thread; handler threads are daemons and end with the process.
     for sig in (signal.SIGTERM, signal.SIGINT):

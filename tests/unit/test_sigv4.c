@@ -49,7 +49,6 @@
 #define CLASSIC_CASES 34 /* aws4_testsuite/ */
 #define V4_CASES      38 /* aws-signing-test-suite/v4/ */
 #define MAX_HEADERS   32
-#define PATH_LEN      4096
 
 #define SUITE_KEY     "AKIDEXAMPLE"
 #define SUITE_SECRET  "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -60,25 +59,6 @@
 	"6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267"
 #define EMPTY_SHA256                                                           \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-/* Formats a path into p (PATH_LEN bytes) and returns p; a path too long
- * becomes "", which names no file. */
-static char *pathf(char *p, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static char *
-pathf(char *p, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(p, PATH_LEN, fmt, ap);
-	va_end(ap);
-	if (n < 0 || n >= PATH_LEN)
-		p[0] = '\0';
-	return p;
-}
 
 static const char *
 corpus_dir(void)

@@ -10,8 +10,30 @@
 #ifndef SOAR_UNIT_H
 #define SOAR_UNIT_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#define PATH_LEN 4096
+
+/* Formats a path into p (PATH_LEN bytes) and returns p; a path too long
+ * becomes "", which names no file. */
+static char *pathf(char *p, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3), unused));
+
+static char *
+pathf(char *p, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(p, PATH_LEN, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= PATH_LEN)
+		p[0] = '\0';
+	return p;
+}
 
 static int unit_failed;  /* the current test has a failed check */
 static int unit_count;   /* tests run so far */

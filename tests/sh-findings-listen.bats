@@ -1,0 +1,293 @@
+#!/usr/bin/env bats
+# sh-findings --listen: the SNS HTTPS subscription receiver, driven by the
+# HTTPS simulator's SNS stand-in (tests/sim/simlib/vendors/aws_sns.py),
+# which signs deliveries with a throwaway PKI (tests/helpers/sns_pki.sh)
+# and serves the signing certificates.  Forged, stale, replayed and
+# misaddressed deliveries must be refused and never written.
+
+load helpers/common
+load helpers/sim
+
+bats_require_minimum_version 1.5.0
+
+CORPUS=$SHARED/corpus/vendor
+TOPIC=arn:aws:sns:us-east-1:123456789012:securityhub
+
+setup_file() {
+	command -v openssl >/dev/null || skip_or_fail "openssl is not installed"
+	bash "$TESTS_DIR/helpers/sns_pki.sh" "$BATS_FILE_TMPDIR/pki" >/dev/null
+	sim_start_tls "$BATS_FILE_TMPDIR/pki"
+}
+
+teardown_file() {
+	sim_stop
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	[ -d "$CORPUS" ] || skip_or_fail "no corpus at $CORPUS"
+	sim_tls_reset
+	export SOAR_CA_BUNDLE=$SIM_TLS_CA
+	unset SH_LISTEN_USER SH_LISTEN_PASSWORD
+	# One EventBridge event with one finding, compact, as the Message.
+	jq -c . "$CORPUS/aws-securityhub/eventbridge-findings-imported-afsbp-ec2.7.json" >event.json
+	RECV_PID=
+}
+
+teardown() {
+	listen_stop
+}
+
+# listen_start [ARGS...]: start the receiver on a free port, with the
+# simulator as the one certificate host; sets RECV_URL once it listens.
+listen_start() {
+	local deadline
+	sh-findings -v --listen 127.0.0.1:0 --sns-cert-host "$SIM_TLS_HOST" \
+		"$@" >out.ndjson 2>err.log 3>&- &
+	RECV_PID=$!
+	deadline=$(($(date +%s) + 10))
+	until grep -q 'listening on ' err.log 2>/dev/null; do
+		if ! kill -0 "$RECV_PID" 2>/dev/null; then
+			RECV_PID=
+			fail "receiver exited: $(cat err.log)"
+		fi
+		[ "$(date +%s)" -lt "$deadline" ] || fail "receiver not listening: $(cat err.log)"
+		sleep 0.02
+	done
+	RECV_URL="http://$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' err.log | head -1)/sns"
+}
+
+# listen_stop: SIGTERM the receiver; sets RECV_STATUS.
+listen_stop() {
+	[ -n "${RECV_PID:-}" ] || return 0
+	kill -TERM "$RECV_PID" 2>/dev/null || true
+	RECV_STATUS=0
+	wait "$RECV_PID" || RECV_STATUS=$?
+	RECV_PID=
+}
+
+# deliver JSON: have the simulator deliver to the receiver (the fields of
+# POST /__aws/sns/deliver, endpoint added); prints the first copy's status.
+deliver() {
+	local body
+	body=$(jq -c --arg e "$RECV_URL" '. + {endpoint: $e}' <<<"$1")
+	sns_deliver "$body" >answer.json
+	jq -r '.results[0].status' answer.json
+}
+
+# note FIELDS: a Notification of event.json to TOPIC, with more fields.
+note() {
+	jq -c --rawfile m event.json --arg t "$TOPIC" \
+		'{message: ($m | rtrimstr("\n")), topic_arn: $t} + '"${1:-{\}}" <<<null
+}
+
+# cert_fetches: how many times the signing certificate was fetched.
+cert_fetches() {
+	curl --silent --fail --cacert "$SIM_TLS_CA" \
+		"$SIM_TLS_URL/_sim/requests?path=/SimpleNotificationService-" | jq length
+}
+
+@test "sh-findings --listen: a signed notification (v2 and v1) becomes events, flushed at once" {
+	listen_start --topic "$TOPIC"
+	assert_equal "$(deliver "$(note '{signature_version: "2"}')")" 200
+	# Written before the receiver stops: each line is flushed.
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ -s out.ndjson ] && break
+		sleep 0.02
+	done
+	assert_equal "$(wc -l <out.ndjson)" 1
+	assert_equal "$(deliver "$(note '{signature_version: "1"}')")" 200
+	listen_stop
+	assert_equal "$RECV_STATUS" 0
+	assert_equal "$(wc -l <out.ndjson)" 2
+	jq -e -s 'all(.[]; .aws.finding.Id != null and .alert.severity != null
+		and .cloud.account.id != null)' out.ndjson
+	# The certificate was fetched once for both.
+	assert_equal "$(cert_fetches)" 1
+}
+
+@test "sh-findings --listen: the same MessageId delivered four times is written once, every copy acknowledged" {
+	listen_start
+	deliver "$(note '{repeat: 4}')" >/dev/null
+	assert_equal "$(jq -r '[.results[].status] | join(",")' answer.json)" 200,200,200,200
+	listen_stop
+	assert_equal "$(wc -l <out.ndjson)" 1
+	assert_equal "$(grep -c 'delivered again' err.log)" 3
+}
+
+@test "sh-findings --listen: a tampered field after signing is refused with 403 and never written" {
+	listen_start
+	local f
+	for f in '{tamper: {Message: "{\"x\":1}"}}' \
+		'{tamper: {TopicArn: "arn:aws:sns:us-east-1:123456789012:other"}}' \
+		'{tamper: {MessageId: "11111111-2222-3333-4444-555555555555"}}' \
+		'{tamper: {Subject: "added"}}' '{subject: "s", drop: ["Subject"]}'; do
+		assert_equal "$(deliver "$(note "$f")")" 403
+	done
+	listen_stop
+	assert_equal "$(wc -l <out.ndjson)" 0
+	assert_equal "$(grep -c 'refused (403): signature does not verify' err.log)" 5
+}
+
+@test "sh-findings --listen: the AWS documentation's messages (signature EXAMPLE) are refused" {
+	listen_start
+	local f type
+	for f in "$CORPUS"/aws-sns/awsdocs-*-body.json; do
+		type=$(jq -r .Type "$f")
+		curl --silent --output /dev/null --write-out '%{http_code}\n' \
+			-H "x-amz-sns-message-type: $type" --data-binary @"$f" "$RECV_URL" >>codes
+	done
+	listen_stop
+	# Refused: the 2012 Timestamp is stale, or the cert host is AWS's.
+	assert_equal "$(sort -u codes)" 400
+	assert_equal "$(wc -l <out.ndjson)" 0
+	assert_equal "$(cert_fetches)" 0
+}
+
+@test "sh-findings --listen: certificate URLs off the allowed host are refused before any fetch" {
+	listen_start
+	local u
+	for u in "http://$SIM_TLS_HOST/SimpleNotificationService-sns.pem" \
+		"https://$SIM_TLS_HOST.evil.example/x.pem" \
+		"https://$SIM_TLS_HOST@evil.example/x.pem" \
+		"https://evil.example/$SIM_TLS_HOST/x.pem" \
+		"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-sns.pem" \
+		"https://$SIM_TLS_HOST/../SimpleNotificationService-sns.pem" \
+		"https://$SIM_TLS_HOST/SimpleNotificationService-sns.txt"; do
+		assert_equal "$(deliver "$(note "{signing_cert_url: \"$u\"}")")" 403
+	done
+	listen_stop
+	assert_equal "$(cert_fetches)" 0
+	assert_equal "$(wc -l <out.ndjson)" 0
+}
+
+@test "sh-findings --listen: certificates that are expired, for another name or not from the CA are refused" {
+	listen_start
+	local c
+	for c in sns-expired sns-wrongcn sns-selfsigned; do
+		assert_equal "$(deliver "$(note "{cert: \"$c\"}")")" 403
+	done
+	listen_stop
+	assert_equal "$(wc -l <out.ndjson)" 0
+	grep -q 'certificate expired' err.log
+	grep -q 'not for sns.amazonaws.com' err.log
+	grep -q 'does not chain' err.log
+}
+
+@test "sh-findings --listen: an unreachable certificate answers 502, so SNS tries again later" {
+	listen_start --timeout 1
+	sim_tls_call POST /_sim/faults '{"path": "^/SimpleNotificationService-", "latency_ms": 3000}' >/dev/null
+	assert_equal "$(deliver "$(note)")" 502
+	listen_stop
+	assert_equal "$(wc -l <out.ndjson)" 0
+}
+
+@test "sh-findings --listen: stale, future, version 3 and mismatched type deliveries get 400" {
+	listen_start --max-age 10m
+	local old future
+	old=$(date -u -d '-20 min' +%Y-%m-%dT%H:%M:%S.000Z)
+	future=$(date -u -d '+20 min' +%Y-%m-%dT%H:%M:%S.000Z)
+	assert_equal "$(deliver "$(note "{timestamp: \"$old\"}")")" 400
+	assert_equal "$(deliver "$(note "{timestamp: \"$future\"}")")" 400
+	assert_equal "$(deliver "$(note '{tamper: {SignatureVersion: "3"}}')")" 400
+	assert_equal "$(deliver "$(note '{headers: {"x-amz-sns-message-type": "SubscriptionConfirmation"}}')")" 400
+	assert_equal "$(deliver "$(note '{raw_body: "not json"}')")" 400
+	listen_stop
+	assert_equal "$(wc -l <out.ndjson)" 0
+	grep -q 'is stale' err.log
+	grep -q 'in the future' err.log
+	grep -q 'does not match Type' err.log
+	assert_equal "$(cert_fetches)" 0
+}
+
+@test "sh-findings --listen: a subscription is confirmed only for a topic named by --topic" {
+	listen_start
+	local conf='{type: "SubscriptionConfirmation"}'
+	assert_equal "$(deliver "$(note "$conf")")" 403
+	listen_stop
+	assert_equal "$(sim_tls_call GET /__aws/sns/confirmations | jq length)" 0
+	grep -q 'not confirmed: name the topic with --topic' err.log
+
+	listen_start --topic "$TOPIC"
+	assert_equal "$(deliver "$(note "$conf")")" 200
+	assert_equal "$(deliver "$(note '{type: "SubscriptionConfirmation", topic_arn: "arn:aws:sns:us-east-1:123456789012:other"}')")" 403
+	listen_stop
+	sim_tls_call GET /__aws/sns/confirmations >conf.json
+	assert_equal "$(jq -r '[.[] | .topic_arn + " " + (.status | tostring)] | join(",")' conf.json)" "$TOPIC 200"
+	grep -q "subscription to $TOPIC confirmed" err.log
+	assert_equal "$(wc -l <out.ndjson)" 0
+}
+
+@test "sh-findings --listen: a notification of another topic is refused with --topic" {
+	listen_start --topic "$TOPIC"
+	assert_equal "$(deliver "$(note '{topic_arn: "arn:aws:sns:us-east-1:123456789012:other"}')")" 403
+	listen_stop
+	assert_equal "$(wc -l <out.ndjson)" 0
+}
+
+@test "sh-findings --listen: Basic authentication is required when configured" {
+	export SH_LISTEN_USER=sns SH_LISTEN_PASSWORD='s3cret pass'
+	listen_start
+	assert_equal "$(deliver "$(note)")" 401
+	assert_equal "$(deliver "$(note '{headers: {Authorization: "Basic c25zOndyb25n"}}')")" 401
+	local auth
+	auth=$(printf 'sns:s3cret pass' | base64)
+	assert_equal "$(deliver "$(note "{headers: {Authorization: \"Basic $auth\"}}")")" 200
+	listen_stop
+	assert_equal "$(wc -l <out.ndjson)" 1
+	[[ $(cat err.log) != *"s3cret"* ]] || fail "the password was logged"
+}
+
+@test "sh-findings --listen: an authentic notification without a finding is kept in the reject file, exit 1" {
+	listen_start --reject rej.txt
+	assert_equal "$(deliver '{"message": "{\"hello\":\"world\"}"}')" 200
+	listen_stop
+	assert_equal "$RECV_STATUS" 1
+	assert_equal "$(cat rej.txt)" '{"hello":"world"}'
+	assert_equal "$(wc -l <out.ndjson)" 0
+}
+
+@test "sh-findings --listen: a slow reader downstream does not delay the acknowledgements" {
+	# The reader takes nothing for 3 s; twenty deliveries are answered
+	# meanwhile, and all their findings arrive afterwards.
+	sh-findings -v --listen 127.0.0.1:0 --sns-cert-host "$SIM_TLS_HOST" \
+		2>err.log 3>&- | { sleep 3; cat >out.ndjson; } &
+	RECV_PID=$!
+	local i
+	for ((i = 0; i < 200; i++)); do
+		grep -q 'listening on ' err.log 2>/dev/null && break
+		sleep 0.02
+	done
+	RECV_URL="http://$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' err.log | head -1)/"
+	big=$(jq -c '.detail.findings[0].Description = ("x" * 60000)' event.json)
+	printf '%s' "$big" >event.json
+	for ((i = 0; i < 20; i++)); do
+		assert_equal "$(deliver "$(note)")" 200
+	done
+	[ "$(jq '.results[0].elapsed_ms' answer.json)" -lt 2000 ]
+	pkill -TERM -f "sh-findings -v --listen 127.0.0.1:0" || true
+	wait "$RECV_PID" || true
+	RECV_PID=
+	assert_equal "$(wc -l <out.ndjson)" 20
+}
+
+@test "sh-findings --listen: usage errors exit 2, a taken port exits 3" {
+	run --separate-stderr sh-findings --listen 127.0.0.1:0 --severity HIGH
+	assert_failure 2
+	run --separate-stderr sh-findings --topic "$TOPIC"
+	assert_failure 2
+	[[ $stderr == *"need --listen"* ]]
+	run --separate-stderr sh-findings --listen nowhere:80
+	assert_failure 2
+	export SH_LISTEN_USER=only-user
+	run --separate-stderr sh-findings --listen 127.0.0.1:0
+	assert_failure 2
+	[[ $stderr == *"SH_LISTEN_USER and SH_LISTEN_PASSWORD"* ]]
+	unset SH_LISTEN_USER
+	listen_start
+	local port=${RECV_URL#http://127.0.0.1:}
+	port=${port%%/*}
+	run --separate-stderr sh-findings --listen "127.0.0.1:$port"
+	assert_failure 3
+}
