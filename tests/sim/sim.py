@@ -26,9 +26,10 @@ import http.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # The simulator runs from the source tree; compiled files there would only
-# clutter the working copy, so they go to a per-user cache directory instead
-# (compiling the vendor modules on every start costs more than the start).
-sys.pycache_prefix = os.path.join(
+# clutter the working copy, so they go to SIM_PYCACHE (tests/run sets it
+# under build/), else to the user's cache directory: compiling the vendor
+# modules on every start costs more than the rest of the start.
+sys.pycache_prefix = os.environ.get("SIM_PYCACHE") or os.path.join(
     os.environ.get("XDG_CACHE_HOME")
     or os.path.join(os.path.expanduser("~"), ".cache"),
     "soarutils", "sim-pycache")
