@@ -21,6 +21,7 @@
 
 #define MAX_SIG_BYTES 1024 /* room for RSA signatures up to 4096 bits */
 #define MAX_EXTRA     8    /* intermediates taken from a fetched PEM */
+#define MAX_ISSUERS   8    /* issuers fetched from AIA URLs, kept */
 #define MIN_RSA_BITS  2048
 #define SHOW_MAX      80 /* bytes of untrusted text quoted in a message */
 #define FETCH_POLL_MS 1000
@@ -88,6 +89,8 @@ struct entry {
 struct sns_certs {
 	X509_STORE *store;
 	char *override; /* "HOST[:PORT]" replacing the AWS host rule */
+	STACK_OF(X509) * issuers; /* fetched from AIA caIssuers URLs */
+	int last_error;           /* the last chain check's X509_V_ERR_* */
 	struct entry cache[SNS_CACHE_SIZE]; /* oldest first */
 	size_t ncache;
 };
@@ -715,6 +718,7 @@ sns_certs_free(struct sns_certs *c)
 	while (c->ncache > 0)
 		cache_remove(c, c->ncache - 1);
 	X509_STORE_free(c->store);
+	sk_X509_pop_free(c->issuers, X509_free);
 	free(c->override);
 	free(c);
 }
@@ -847,6 +851,7 @@ check_cert(struct sns_certs *c, X509 *leaf, STACK_OF(X509) * extra, time_t now,
 	X509_STORE_CTX *ctx;
 	int rc = -1;
 
+	c->last_error = X509_V_OK;
 	if (check_validity(leaf, now, err) < 0)
 		return -1;
 	if (!names_sns(leaf)) {
@@ -867,6 +872,19 @@ check_cert(struct sns_certs *c, X509 *leaf, STACK_OF(X509) * extra, time_t now,
 	}
 	if ((ctx = X509_STORE_CTX_new()) == NULL)
 		return fail_nomem(err);
+	/* Issuers fetched earlier help build the chain; they are no
+	 * anchors: only the store is trusted. */
+	for (int i = 0; c->issuers != NULL && i < sk_X509_num(c->issuers); i++)
+		if (sk_X509_num(extra) < MAX_EXTRA + MAX_ISSUERS) {
+			X509 *x = sk_X509_value(c->issuers, i);
+
+			if (X509_up_ref(x) != 1 ||
+			    sk_X509_push(extra, x) <= 0) {
+				X509_free(x);
+				X509_STORE_CTX_free(ctx);
+				return fail_nomem(err);
+			}
+		}
 	if (X509_STORE_CTX_init(ctx, c->store, leaf, extra) != 1) {
 		soar_error_set(err, "crypto", "sns: cannot start verifying");
 		goto out;
@@ -875,6 +893,7 @@ check_cert(struct sns_certs *c, X509 *leaf, STACK_OF(X509) * extra, time_t now,
 	if (X509_verify_cert(ctx) != 1) {
 		int e = X509_STORE_CTX_get_error(ctx);
 
+		c->last_error = e;
 		soar_error_set(err, "cert",
 		               "certificate does not chain to a trusted CA: %s",
 		               X509_verify_cert_error_string(e));
@@ -974,18 +993,16 @@ fetch_done(void *arg, const struct http_response *resp,
 	}
 }
 
-/* sns_certs_fetch, with the field's name in messages. */
+/* GETs url through h into body (at most SNS_MAX_CERT bytes, HTTP 200).
+ * what names the URL in messages.  Returns 0, or -1 with err set. */
 static int
-fetch(struct sns_certs *c, struct http *h, const char *what, const char *url,
-      time_t now, struct soar_error *err)
+get(struct http *h, const char *what, const char *url, struct buf *body,
+    struct soar_error *err)
 {
 	struct http_request req = {
 	        .method = "GET", .url = url, .idempotent = 1};
 	struct fetch f;
-	int rc = -1;
 
-	if (url_check(what, url, c->override, 1, err) < 0)
-		return -1;
 	memset(&f, 0, sizeof(f));
 	if (http_submit(h, &req, NULL, fetch_done, &f) < 0)
 		return fail_nomem(err);
@@ -1002,8 +1019,8 @@ fetch(struct sns_certs *c, struct http *h, const char *what, const char *url,
 		soar_error_set(err, "fetch", "%s fetch failed (%s): %s", what,
 		               f.err.code, f.err.message);
 	} else if (f.nomem) {
-		fail_nomem(err);
-		goto out;
+		buf_free(&f.body);
+		return fail_nomem(err);
 	} else if (f.too_big) {
 		soar_error_set(err, "fetch", "%s answer larger than %d bytes",
 		               what, SNS_MAX_CERT);
@@ -1011,16 +1028,144 @@ fetch(struct sns_certs *c, struct http *h, const char *what, const char *url,
 		soar_error_set(err, "fetch", "%s fetch: HTTP %ld", what,
 		               f.status);
 	} else {
-		rc = add_pem(c, what, url, f.body.data ? f.body.data : "",
-		             f.body.len, now, err);
-		goto out;
+		*body = f.body;
+		return 0;
 	}
 	if (err != NULL) {
 		err->status = f.status;
 		err->attempts = f.attempts;
 	}
-out:
 	buf_free(&f.body);
+	return -1;
+}
+
+int
+sns_issuer_url_ok(const char *override, const char *url)
+{
+	const char *host, *end;
+	size_t n;
+
+	if (override != NULL) {
+		n = strlen(override);
+		return strncmp(url, "https://", 8) == 0 &&
+		       strncmp(url + 8, override, n) == 0 && url[8 + n] == '/';
+	}
+	if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else
+		return 0;
+	end = host + strcspn(host, "/:?#@");
+	if (*end != '/')
+		return 0;
+	n = (size_t)(end - host);
+	for (size_t i = 0; i < n; i++)
+		if (!((host[i] >= 'a' && host[i] <= 'z') ||
+		      (host[i] >= '0' && host[i] <= '9') || host[i] == '-' ||
+		      host[i] == '.'))
+			return 0;
+	return n > 16 && memcmp(end - 16, ".amazontrust.com", 16) == 0;
+}
+
+/* The caIssuers URL in the AIA extension of the first certificate of
+ * pem, as a new string; NULL when there is none. */
+static char *
+issuer_url(const char *pem, size_t len)
+{
+	BIO *b = BIO_new_mem_buf(pem, (int)len);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	AUTHORITY_INFO_ACCESS *aia =
+	        x ? X509_get_ext_d2i(x, NID_info_access, NULL, NULL) : NULL;
+	char *url = NULL;
+
+	for (int i = 0;
+	     aia != NULL && url == NULL && i < sk_ACCESS_DESCRIPTION_num(aia);
+	     i++) {
+		ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, i);
+
+		if (OBJ_obj2nid(ad->method) == NID_ad_ca_issuers &&
+		    ad->location->type == GEN_URI) {
+			const ASN1_IA5STRING *u =
+			        ad->location->d.uniformResourceIdentifier;
+
+			if (u->length > 0 && u->length < SNS_MAX_URL &&
+			    memchr(u->data, '\0', (size_t)u->length) == NULL)
+				url = strndup((const char *)u->data,
+				              (size_t)u->length);
+		}
+	}
+	AUTHORITY_INFO_ACCESS_free(aia);
+	X509_free(x);
+	BIO_free(b);
+	ERR_clear_error();
+	return url;
+}
+
+/* Fetches the issuer certificate (DER or PEM) named by the AIA of pem
+ * and keeps it for chain building.  Returns 0 when one was added. */
+static int
+fetch_issuer(struct sns_certs *c, struct http *h, const char *pem, size_t len)
+{
+	char *url = issuer_url(pem, len);
+	struct buf body = BUF_INIT;
+	struct soar_error e;
+	X509 *x = NULL;
+	int rc = -1;
+
+	if (url == NULL || !sns_issuer_url_ok(c->override, url) ||
+	    (c->issuers != NULL && sk_X509_num(c->issuers) >= MAX_ISSUERS) ||
+	    get(h, "issuer certificate", url, &body, &e) < 0)
+		goto out;
+	{
+		const unsigned char *p = (const unsigned char *)body.data;
+		BIO *b;
+
+		if (body.len > 0)
+			x = d2i_X509(NULL, &p, (long)body.len);
+		if (x == NULL && body.len > 0 &&
+		    (b = BIO_new_mem_buf(body.data, (int)body.len)) != NULL) {
+			x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+			BIO_free(b);
+		}
+	}
+	if (x == NULL ||
+	    (c->issuers == NULL && (c->issuers = sk_X509_new_null()) == NULL))
+		goto out;
+	if (sk_X509_push(c->issuers, x) > 0) {
+		x = NULL;
+		rc = 0;
+	}
+out:
+	ERR_clear_error();
+	X509_free(x);
+	buf_free(&body);
+	free(url);
+	return rc;
+}
+
+/* sns_certs_fetch, with the field's name in messages.  A certificate
+ * whose issuer is not in the store (SNS serves the leaf alone, and
+ * Amazon's intermediates are in no system store) gets its issuer from its
+ * AIA caIssuers URL, once, and is checked again. */
+static int
+fetch(struct sns_certs *c, struct http *h, const char *what, const char *url,
+      time_t now, struct soar_error *err)
+{
+	struct buf body = BUF_INIT;
+	int rc;
+
+	if (url_check(what, url, c->override, 1, err) < 0)
+		return -1;
+	if (get(h, what, url, &body, err) < 0)
+		return -1;
+	rc = add_pem(c, what, url, body.data ? body.data : "", body.len, now,
+	             err);
+	if (rc < 0 &&
+	    c->last_error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY &&
+	    fetch_issuer(c, h, body.data, body.len) == 0)
+		rc = add_pem(c, what, url, body.data, body.len, now, err);
+	buf_free(&body);
 	return rc;
 }
 

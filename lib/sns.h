@@ -125,6 +125,13 @@ int sns_timestamp(const char *s, long long *ms);
 int sns_url_check(const char *url, const char *override, int want_pem,
                   struct soar_error *err);
 
+/* Whether an issuer certificate may be fetched from url, the caIssuers
+ * URL of a signing certificate whose issuer the trust store lacks: http or
+ * https on a host under amazontrust.com (where AWS's certificates point),
+ * or, with override, https on that host[:port].  What is fetched is
+ * trusted only if it chains to the store. */
+int sns_issuer_url_ok(const char *override, const char *url);
+
 struct sns_certs;
 
 /* Returns an empty certificate cache whose trust store is cafile (PEM, one

@@ -291,3 +291,30 @@ cert_fetches() {
 	run --separate-stderr sh-findings --listen "127.0.0.1:$port"
 	assert_failure 3
 }
+
+@test "sh-findings --listen: a certificate whose issuer is not trusted locally is chained through its AIA URL" {
+	# As with AWS: SNS serves the leaf alone, signed by an intermediate
+	# that no local store holds; the leaf names it in caIssuers.
+	local pki=$SIM_TLS_PKI t=$BATS_TEST_TMPDIR
+	openssl req -new -newkey rsa:2048 -nodes -keyout "$pki/inter.key" \
+		-subj '/CN=soarutils test intermediate' -out "$t/inter.csr" 2>/dev/null
+	printf 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign\n' >"$t/inter.ext"
+	openssl x509 -req -in "$t/inter.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+		-CAcreateserial -days 2 -extfile "$t/inter.ext" -out "$pki/inter.pem" 2>/dev/null
+	openssl req -new -key "$pki/sns.key" -subj '/CN=sns.amazonaws.com' -out "$t/leaf.csr"
+	printf 'authorityInfoAccess=caIssuers;URI:https://%s/SimpleNotificationService-inter.pem\n' \
+		"$SIM_TLS_HOST" >"$t/leaf.ext"
+	openssl x509 -req -in "$t/leaf.csr" -CA "$pki/inter.pem" -CAkey "$pki/inter.key" \
+		-CAcreateserial -days 2 -extfile "$t/leaf.ext" -out "$pki/viainter.pem" 2>/dev/null
+	listen_start
+	assert_equal "$(deliver "$(note '{cert: "viainter"}')")" 200
+	assert_equal "$(deliver "$(note '{cert: "viainter"}')")" 200
+	listen_stop
+	assert_equal "$(wc -l <out.ndjson)" 2
+	# The leaf once, its issuer once.
+	curl --silent --fail --cacert "$SIM_TLS_CA" \
+		"$SIM_TLS_URL/_sim/requests?path=/SimpleNotificationService-" |
+		jq -r '.[].path' >fetched
+	assert_equal "$(cat fetched)" $'/SimpleNotificationService-viainter.pem\n/SimpleNotificationService-inter.pem'
+	rm -f "$pki/inter.pem" "$pki/inter.key" "$pki/viainter.pem"
+}

@@ -1769,6 +1769,43 @@ teardown(void)
 	buf_free(&leaf_pem);
 }
 
+/* Where an untrusted issuer may be fetched from: AWS's certificate host,
+ * or the test host. */
+static void
+test_issuer_url(void)
+{
+	static const char *const good[] = {
+	        "http://crt.sca1b.amazontrust.com/sca1b.crt",
+	        "https://crt.r2m02.amazontrust.com/r2m02.cer",
+	};
+	static const char *const bad[] = {
+	        "http://amazontrust.com/x.crt",
+	        "http://crt.sca1b.amazontrust.com.evil.example/x.crt",
+	        "http://crt.sca1b.amazontrust.com@evil.example/x.crt",
+	        "http://evil.example/crt.sca1b.amazontrust.com/x.crt",
+	        "http://crt.sca1b.amazontrust.com:8080/x.crt",
+	        "http://crt.sca1b.evilamazontrust.com/x.crt",
+	        "ftp://crt.sca1b.amazontrust.com/x.crt",
+	        "http://CRT.sca1b.amazontrust.com/x.crt",
+	        "http://crt.sca1b.amazontrust.com",
+	};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		CHECK(sns_issuer_url_ok(NULL, good[i]) == 1);
+		CHECK(sns_issuer_url_ok("127.0.0.1:8443", good[i]) == 0);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(sns_issuer_url_ok(NULL, bad[i]) == 0);
+	CHECK(sns_issuer_url_ok("127.0.0.1:8443",
+	                        "https://127.0.0.1:8443/inter.pem") == 1);
+	CHECK(sns_issuer_url_ok("127.0.0.1:8443",
+	                        "http://127.0.0.1:8443/inter.pem") == 0);
+	CHECK(sns_issuer_url_ok("127.0.0.1:8443",
+	                        "https://127.0.0.1:84430/inter.pem") == 0);
+	CHECK(sns_issuer_url_ok("127.0.0.1:8443",
+	                        "https://127.0.0.1:8443@evil/inter.pem") == 0);
+}
+
 int
 main(void)
 {
@@ -1795,6 +1832,7 @@ main(void)
 	UNIT_RUN(test_cache);
 	UNIT_RUN(test_timestamp);
 	UNIT_RUN(test_fetch);
+	UNIT_RUN(test_issuer_url);
 	teardown();
 	return UNIT_END();
 }
