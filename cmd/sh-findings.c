@@ -64,7 +64,7 @@ static const struct cli_opt options[] = {
         {"listen", OPT_LISTEN, "ADDR:PORT",
          "receive SNS deliveries over HTTP instead of calling the API"},
         {"topic", OPT_TOPIC, "ARNS",
-         "with --listen: topics accepted and confirmed"},
+         "with --listen: the topics accepted (required)"},
         {"max-age", OPT_MAX_AGE, "DUR",
          "with --listen: refuse older messages (default 1h)"},
         {"sns-cert-host", OPT_SNS_CERT_HOST, "HOST[:PORT]",
@@ -319,8 +319,9 @@ parse_args(struct sh *s, int argc, char **argv)
 			break;
 		case OPT_MAX_AGE:
 			if (cli_parse_duration(arg, &s->max_age) < 0 ||
-			    s->max_age < 1)
-				cli_usage_error(c, "--max-age: bad duration");
+			    s->max_age < 1 || s->max_age > 30 * 86400)
+				cli_usage_error(c, "--max-age: a duration of "
+				                   "at most 30d");
 			break;
 		case OPT_SNS_CERT_HOST:
 			s->cert_host = arg;
@@ -342,6 +343,11 @@ parse_args(struct sh *s, int argc, char **argv)
 		                s->events ? "events" : "listen");
 	if (s->events && s->listen)
 		cli_usage_error(c, "--events and --listen: choose one");
+	/* A valid signature says only that SNS sent the message: any AWS
+	 * account can publish to its own topic and aim it here. */
+	if (s->listen && s->topics == NULL)
+		cli_usage_error(c, "--listen needs --topic: the SNS topics "
+		                   "whose messages to accept");
 	if (!s->listen && (s->topics || s->max_age || s->cert_host))
 		cli_usage_error(c, "--topic, --max-age and --sns-cert-host "
 		                   "need --listen");
@@ -943,7 +949,10 @@ listen_sns(struct sh *s)
 	struct snsrecv_stats st;
 	struct soar_error err = {0};
 	struct http_config hc;
-	struct sigaction sa = {.sa_handler = on_signal};
+	/* One signal stops the receiver gracefully; a second one, the
+	 * default action, ends it at once. */
+	struct sigaction sa = {.sa_handler = on_signal,
+	                       .sa_flags = SA_RESETHAND};
 	char *user = NULL, *password = NULL;
 	int status = SOAR_EXIT_FATAL;
 
@@ -1016,8 +1025,9 @@ listen_sns(struct sh *s)
 	}
 	log_info(&s->cli.log,
 	         "%zu deliveries: %zu notifications accepted, %zu events "
-	         "written, %zu refused, %zu duplicates, %zu unusable",
-	         st.deliveries, st.accepted, st.lines, st.rejected,
+	         "written, %zu refused, %zu deferred, %zu duplicates, %zu "
+	         "unusable",
+	         st.deliveries, st.accepted, st.lines, st.rejected, st.deferred,
 	         st.duplicates, st.unusable);
 	if (st.out_failed)
 		log_error(&s->cli.log, "standard output: %s",
@@ -1026,10 +1036,10 @@ listen_sns(struct sh *s)
 		log_error(&s->cli.log,
 		          "%zu events acknowledged to SNS were not written",
 		          st.lost);
-	status = st.out_failed     ? SOAR_EXIT_FATAL
-	         : st.epipe        ? SOAR_EXIT_OK
-	         : st.unusable > 0 ? SOAR_EXIT_PARTIAL
-	                           : SOAR_EXIT_OK;
+	status = st.out_failed || (st.lost > 0 && !st.epipe) ? SOAR_EXIT_FATAL
+	         : st.epipe                                  ? SOAR_EXIT_OK
+	         : st.unusable > 0                           ? SOAR_EXIT_PARTIAL
+	                                                     : SOAR_EXIT_OK;
 out:
 	if (rc.reject_fd >= 0)
 		close(rc.reject_fd);

@@ -66,6 +66,7 @@ struct conn {
 	int peer_eof;    /* the client shut its side */
 	int started;     /* a byte of the current request arrived */
 	long long deadline;
+	long long opened; /* when it was accepted */
 	struct parsed req;
 };
 
@@ -1120,6 +1121,8 @@ dispatch(struct httpd *h, struct conn *c)
 		(void)httpd_respond(&resp, 200, "text/plain", "ok\n", 3);
 	else
 		h->handler(h->arg, &req, &resp);
+	/* The handler may have taken long: deadlines count from now. */
+	h->now = now_ms();
 	body[r->body_len] = saved;
 	if (resp.status == 0) {
 		buf_clear(&resp.headers);
@@ -1230,8 +1233,14 @@ conn_advance(struct httpd *h, struct conn *c)
 			}
 			break;
 		case ST_BODY:
-			if (c->in.len < c->req.head_len + c->req.body_len)
-				return c->peer_eof ? -1 : 0;
+			if (c->in.len < c->req.head_len + c->req.body_len) {
+				if (!c->peer_eof)
+					return 0;
+				/* The client ended short of its
+				 * Content-Length: say so before closing. */
+				conn_fail(h, c, 400, NULL);
+				break;
+			}
 			dispatch(h, c);
 			break;
 		}
@@ -1314,6 +1323,31 @@ refuse(struct httpd *h, int fd, const struct sockaddr_storage *ss)
 	close(fd);
 }
 
+/* Makes room for a new connection when every slot is taken: the oldest
+ * one still waiting for (the rest of) a request goes, so that clients
+ * holding connections open cannot lock a sender out.  Returns 1 when a
+ * slot was freed. */
+static int
+evict(struct httpd *h)
+{
+	size_t victim = SIZE_MAX;
+
+	for (size_t i = 0; i < (size_t)h->max_conns; i++) {
+		const struct conn *c = h->conns[i];
+
+		if (c == NULL || (c->state != ST_HEAD && c->state != ST_BODY))
+			continue;
+		if (victim == SIZE_MAX || c->opened < h->conns[victim]->opened)
+			victim = i;
+	}
+	if (victim == SIZE_MAX)
+		return 0;
+	log_debug(h->log, "%s: closed to make room for a new connection",
+	          h->conns[victim]->peer);
+	conn_close(h, victim);
+	return 1;
+}
+
 static void
 accept_some(struct httpd *h)
 {
@@ -1340,7 +1374,7 @@ accept_some(struct httpd *h)
 			}
 			return;
 		}
-		if (h->nconns >= (size_t)h->max_conns)
+		if (h->nconns >= (size_t)h->max_conns && !evict(h))
 			refuse(h, fd, &ss);
 		else
 			conn_open(h, fd, &ss);

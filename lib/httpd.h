@@ -24,7 +24,9 @@
  *   413  Content-Length above max_body (answered before the body is read);
  *   417  an Expect other than 100-continue;
  *   431  a header block above max_header, or more than HTTPD_MAX_HEADERS;
- *   503  a connection beyond max_conns (answered once, then closed);
+ *   503  a connection beyond max_conns when none can make room (answered
+ *        once, then closed); otherwise the oldest connection still
+ *        waiting for a request is closed to make room;
  *   505  an HTTP version other than 1.0 and 1.1.
  * Syntax and framing are checked first, then credentials, then the method
  * and the length, so a client without credentials learns nothing more.

@@ -7,18 +7,26 @@
 #include <string.h>
 #include <time.h>
 
+#include <jv.h>
+
 #include "httpd.h"
 #include "ndjson.h"
 #include "sns.h"
 #include "snsrecv.h"
 
-#define FUTURE_MS (5 * 60 * 1000LL) /* clock skew allowed ahead */
+#define FUTURE_MS     (5 * 60 * 1000LL) /* clock skew allowed ahead */
+#define FETCH_BUDGET  10                /* certificate fetches a minute */
+#define FAILED_URLS   16                /* certificate URLs that failed */
+#define FAILED_MS     (60 * 1000LL)     /* how long a failure is kept */
+#define DRAIN_MS      5000              /* writing what is queued, at the end */
+#define LOG_FIELD_MAX 128 /* bytes of a message's field in a log line */
 
 /* MessageIds accepted, as 64-bit hashes: a ring keeps their order for
  * eviction, an open-addressed table answers "seen?".  Hashes are keyed
  * with a per-run seed; only authentic messages are ever added. */
 struct seen {
 	uint64_t *ring, *table;
+	long long *when; /* each ring entry's Timestamp, ms */
 	size_t cap, n, head, tmask;
 	uint64_t seed;
 };
@@ -41,7 +49,17 @@ struct recv {
 	pthread_cond_t cv;
 	struct chunk *head, *tail;
 	size_t queued; /* bytes */
+	size_t qlines; /* lines queued, not yet written */
 	int closing, failed;
+	/* Certificate fetches: a budget per minute, and URLs that failed
+	 * lately, so that deliveries naming new URLs cannot keep the one
+	 * thread busy fetching. */
+	long long budget_start;
+	int budget_used;
+	struct {
+		uint64_t url;
+		long long until;
+	} failed_urls[FAILED_URLS];
 };
 
 static uint64_t
@@ -69,8 +87,9 @@ seen_init(struct seen *s, size_t cap)
 	s->seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^
 	          (uint64_t)(uintptr_t)s;
 	s->ring = calloc(cap, sizeof(*s->ring));
+	s->when = calloc(cap, sizeof(*s->when));
 	s->table = calloc(t, sizeof(*s->table));
-	return s->ring != NULL && s->table != NULL ? 0 : -1;
+	return s->ring != NULL && s->when != NULL && s->table != NULL ? 0 : -1;
 }
 
 static int
@@ -106,25 +125,32 @@ seen_del(struct seen *s, uint64_t h)
 	s->table[i] = 0;
 }
 
-static void
-seen_add(struct seen *s, uint64_t h)
+/* Remembers h, whose message has Timestamp ts.  The oldest entry makes
+ * room only once its Timestamp is past `expired` (a replay of it would be
+ * refused as stale anyway).  Returns 0, or -1 when every entry is still
+ * live: the message must be refused for now (SNS delivers it again). */
+static int
+seen_add(struct seen *s, uint64_t h, long long ts, long long expired)
 {
 	size_t i;
 
 	if (seen_has(s, h))
-		return;
-	if (s->n == s->cap) {
-		/* The oldest goes: SNS redelivers within minutes, and a
-		 * Timestamp past max_age is refused anyway. */
+		return 0;
+	while (s->n > 0 && s->when[s->head] < expired) {
 		seen_del(s, s->ring[s->head]);
 		s->head = (s->head + 1) % s->cap;
 		s->n--;
 	}
-	s->ring[(s->head + s->n) % s->cap] = h;
+	if (s->n == s->cap)
+		return -1;
+	i = (s->head + s->n) % s->cap;
+	s->ring[i] = h;
+	s->when[i] = ts;
 	s->n++;
 	for (i = h & s->tmask; s->table[i] != 0; i = (i + 1) & s->tmask)
 		;
 	s->table[i] = h;
+	return 0;
 }
 
 /* The writer thread: chunks to fd 1 in order. */
@@ -149,6 +175,7 @@ writer_main(void *arg)
 				r->tail = NULL;
 			r->st->lost += c->nlines;
 			r->queued -= c->len;
+			r->qlines -= c->nlines;
 			free(c);
 			continue;
 		}
@@ -159,6 +186,7 @@ writer_main(void *arg)
 		if (r->head == NULL)
 			r->tail = NULL;
 		r->queued -= c->len;
+		r->qlines -= c->nlines;
 		if (rc == 0)
 			r->st->lines += c->nlines;
 		else {
@@ -204,6 +232,7 @@ enqueue(struct recv *r, const char *p, size_t len, size_t nlines)
 		r->head = c;
 	r->tail = c;
 	r->queued += len;
+	r->qlines += nlines;
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	return 0;
@@ -227,7 +256,7 @@ topic_allowed(const char *list, const char *topic)
 	size_t n = strlen(topic);
 
 	if (list == NULL)
-		return 1;
+		return 0;
 	for (const char *p = list; *p != '\0';) {
 		const char *e = strchr(p, ',');
 		size_t len = e ? (size_t)(e - p) : strlen(p);
@@ -242,7 +271,8 @@ topic_allowed(const char *list, const char *topic)
 struct get {
 	int done;
 	long status;
-	struct soar_error err;
+	int failed;
+	char code[32];
 };
 
 static void
@@ -253,12 +283,15 @@ on_get(void *arg, const struct http_response *resp,
 
 	g->done = 1;
 	g->status = resp->status;
-	if (err != NULL)
-		g->err = *err;
+	if (err != NULL) {
+		g->failed = 1;
+		snprintf(g->code, sizeof(g->code), "%s", err->code);
+	}
 }
 
 /* Confirms a subscription: a GET on its SubscribeURL (already checked by
- * sns_verify to be on an SNS host).  Returns 0, or -1 with err set. */
+ * sns_verify to be on an SNS host).  Returns 0, or -1 with err set; the
+ * message never holds the URL, whose Token confirms the subscription. */
 static int
 confirm(struct recv *r, const char *url, struct soar_error *err)
 {
@@ -266,18 +299,36 @@ confirm(struct recv *r, const char *url, struct soar_error *err)
 	struct http_request req = {
 	        .method = "GET", .url = url, .idempotent = 1};
 
-	soar_error_clear(&g.err);
 	if (http_submit(r->cfg->http, &req, NULL, on_get, &g) < 0) {
 		soar_error_set(err, "nomem", "out of memory");
 		return -1;
 	}
 	while (!g.done)
 		http_poll(r->cfg->http, 1000, -1);
-	if (g.err.code[0] != '\0') {
-		*err = g.err;
+	if (g.failed) {
+		soar_error_set(err, "fetch",
+		               "confirming the subscription failed (%s, HTTP "
+		               "%ld)",
+		               g.code, g.status);
 		return -1;
 	}
 	return 0;
+}
+
+/* A field of a message fit for a log line: printable ASCII, cut short. */
+static const char *
+loggable(const char *s, char out[LOG_FIELD_MAX + 4])
+{
+	size_t i;
+
+	if (s == NULL)
+		return "(none)";
+	for (i = 0; i < LOG_FIELD_MAX && s[i] != '\0'; i++)
+		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	if (s[i] != '\0')
+		out[i++] = '.', out[i++] = '.', out[i++] = '.';
+	out[i] = '\0';
+	return out;
 }
 
 static void
@@ -292,38 +343,77 @@ answer(struct httpd_response *resp, int status, const char *text)
 	                                         : sizeof(body) - 1);
 }
 
-/* Refuses a delivery: logged with its reason, never written. */
+/* Refuses a delivery: logged with its reason, never written.  A 5xx
+ * asks SNS to deliver it again later. */
 static void
 refuse(struct recv *r, const struct httpd_request *req,
        struct httpd_response *resp, int status, const char *id, const char *why)
 {
-	r->st->rejected++;
+	char b[LOG_FIELD_MAX + 4];
+
+	if (status < 500)
+		r->st->rejected++;
+	else
+		r->st->deferred++;
 	log_msg(r->cfg->log, status >= 500 ? LOG_WARN : LOG_ERROR, 0, NULL,
-	        "delivery from %s%s%s refused (%d): %s", req->peer,
-	        id ? ", MessageId " : "", id ? id : "", status, why);
+	        "delivery from %s%s%s %s (%d): %s", req->peer,
+	        id ? ", MessageId " : "", id ? loggable(id, b) : "",
+	        status >= 500 ? "deferred" : "refused", status, why);
 	answer(resp, status, why);
 }
 
+/* Writes a Message to the reject file, one line: as it came, or as a
+ * JSON string when it spans lines. */
 static void
 keep_unusable(struct recv *r, const struct sns_msg *m, const char *why)
 {
+	char b1[LOG_FIELD_MAX + 4], b2[LOG_FIELD_MAX + 4];
+	int rc = 0;
+
 	r->st->unusable++;
 	log_msg(r->cfg->log, LOG_ERROR, 0, NULL,
 	        "MessageId %s from %s: %s; kept in the reject file",
-	        m->message_id, m->topic_arn, why);
-	if (r->cfg->reject_fd >= 0 &&
-	    (ndjson_write_all(r->cfg->reject_fd, m->message,
-	                      strlen(m->message)) != 0 ||
-	     ndjson_write_all(r->cfg->reject_fd, "\n", 1) != 0))
+	        loggable(m->message_id, b1), loggable(m->topic_arn, b2), why);
+	if (r->cfg->reject_fd < 0)
+		return;
+	if (strpbrk(m->message, "\r\n") == NULL)
+		rc = ndjson_write_all(r->cfg->reject_fd, m->message,
+		                      strlen(m->message));
+	else {
+		jv text = jv_dump_string(jv_string(m->message), 0);
+
+		rc = ndjson_write_all(
+		        r->cfg->reject_fd, jv_string_value(text),
+		        (size_t)jv_string_length_bytes(jv_copy(text)));
+		jv_free(text);
+	}
+	if (rc != 0 || ndjson_write_all(r->cfg->reject_fd, "\n", 1) != 0)
 		log_msg(r->cfg->log, LOG_ERROR, 0, NULL, "--reject: %s",
 		        strerror(errno));
 }
 
+/* Remembers an accepted message.  Returns 0, or -1 (answered 503) when
+ * the replay memory holds only messages still within --max-age. */
+static int
+remember(struct recv *r, const struct httpd_request *req,
+         struct httpd_response *resp, const struct sns_msg *m, uint64_t h,
+         long long now)
+{
+	long long expired = now - r->cfg->max_age_s * 1000LL - FUTURE_MS;
+
+	if (seen_add(&r->seen, h, m->timestamp_ms, expired) == 0)
+		return 0;
+	refuse(r, req, resp, 503, m->message_id,
+	       "too many recent messages to remember; try again later");
+	return -1;
+}
+
 static void
-notification(struct recv *r, const struct sns_msg *m, uint64_t h,
+notification(struct recv *r, const struct httpd_request *req,
+             const struct sns_msg *m, uint64_t h, long long now,
              struct httpd_response *resp)
 {
-	char why[256] = "";
+	char why[256] = "", b[LOG_FIELD_MAX + 4];
 	size_t nlines = 0;
 	int rc;
 
@@ -331,23 +421,71 @@ notification(struct recv *r, const struct sns_msg *m, uint64_t h,
 	if (r->cfg->convert(r->cfg->arg, m->message, &r->out, &nlines, why,
 	                    sizeof(why)) < 0) {
 		/* Authentic, but not ours: SNS must not send it again. */
+		if (remember(r, req, resp, m, h, now) < 0)
+			return;
 		keep_unusable(r, m, why[0] ? why : "not understood");
-		seen_add(&r->seen, h);
 		answer(resp, 200, "not a finding; kept");
 		return;
 	}
+	if (remember(r, req, resp, m, h, now) < 0)
+		return;
 	rc = r->out.len > 0 ? enqueue(r, r->out.data, r->out.len, nlines) : 0;
 	if (rc != 0) {
+		seen_del(&r->seen, h); /* not taken: take it next time */
 		log_msg(r->cfg->log, LOG_WARN, 0, NULL,
 		        "MessageId %s: %s; SNS will deliver it again",
-		        m->message_id,
+		        loggable(m->message_id, b),
 		        rc > 0 ? "output queue full" : "output failed");
 		answer(resp, 503, rc > 0 ? "busy" : "output failed");
 		return;
 	}
 	r->st->accepted++;
-	seen_add(&r->seen, h);
 	answer(resp, 200, "ok");
+}
+
+/* Whether a fetch of the signing certificate may run now: not one that
+ * failed within FAILED_MS, and within FETCH_BUDGET fetches a minute.
+ * Returns 0, or the status to answer (502, 503) with why filled. */
+static int
+fetch_allowed(struct recv *r, const char *url, long long now, char *why,
+              size_t whysz)
+{
+	uint64_t u = id_hash(&r->seen, url);
+
+	if (sns_certs_cached(r->certs, url))
+		return 0;
+	for (size_t i = 0; i < FAILED_URLS; i++)
+		if (r->failed_urls[i].url == u &&
+		    r->failed_urls[i].until > now) {
+			snprintf(why, whysz,
+			         "the signing certificate could "
+			         "not be fetched a moment ago");
+			return 502;
+		}
+	if (now - r->budget_start >= 60000) {
+		r->budget_start = now;
+		r->budget_used = 0;
+	}
+	if (r->budget_used >= FETCH_BUDGET) {
+		snprintf(why, whysz,
+		         "too many certificate fetches; try "
+		         "again later");
+		return 503;
+	}
+	r->budget_used++;
+	return 0;
+}
+
+static void
+fetch_failed(struct recv *r, const char *url, long long now)
+{
+	size_t oldest = 0;
+
+	for (size_t i = 1; i < FAILED_URLS; i++)
+		if (r->failed_urls[i].until < r->failed_urls[oldest].until)
+			oldest = i;
+	r->failed_urls[oldest].url = id_hash(&r->seen, url);
+	r->failed_urls[oldest].until = now + FAILED_MS;
 }
 
 static void
@@ -356,10 +494,12 @@ handle(void *arg, const struct httpd_request *req, struct httpd_response *resp)
 	struct recv *r = arg;
 	const struct snsrecv_config *cfg = r->cfg;
 	const char *type = httpd_header(req, "x-amz-sns-message-type");
+	const char *topic = httpd_header(req, "x-amz-sns-topic-arn");
 	struct sns_msg m;
 	struct soar_error err;
-	char why[700];
+	char why[700], b[LOG_FIELD_MAX + 4], b2[LOG_FIELD_MAX + 4];
 	long long now = (long long)time(NULL) * 1000;
+	int status;
 	uint64_t h;
 
 	r->st->deliveries++;
@@ -370,30 +510,53 @@ handle(void *arg, const struct httpd_request *req, struct httpd_response *resp)
 	if (type == NULL || strcmp(type, m.type_name) != 0) {
 		snprintf(why, sizeof(why),
 		         "x-amz-sns-message-type %s does not match Type %s",
-		         type ? type : "(missing)", m.type_name);
+		         loggable(type, b), m.type_name);
 		refuse(r, req, resp, 400, m.message_id, why);
 		goto out;
 	}
-	if (m.timestamp_ms < now - cfg->max_age_s * 1000LL ||
-	    m.timestamp_ms > now + FUTURE_MS) {
-		snprintf(why, sizeof(why), "Timestamp %s is %s", m.timestamp,
-		         m.timestamp_ms > now ? "in the future" : "stale");
+	if (topic != NULL && strcmp(topic, m.topic_arn) != 0) {
+		snprintf(why, sizeof(why),
+		         "x-amz-sns-topic-arn %s does not match TopicArn %s",
+		         loggable(topic, b), loggable(m.topic_arn, b2));
 		refuse(r, req, resp, 400, m.message_id, why);
+		goto out;
+	}
+	if (m.timestamp_ms < now - cfg->max_age_s * 1000LL) {
+		snprintf(why, sizeof(why), "Timestamp %s is stale",
+		         m.timestamp);
+		refuse(r, req, resp, 400, m.message_id, why);
+		goto out;
+	}
+	if (m.timestamp_ms > now + FUTURE_MS) {
+		/* Our clock is more likely wrong than SNS's: ask again. */
+		snprintf(why, sizeof(why),
+		         "Timestamp %s is in the future: is this host's "
+		         "clock right?",
+		         m.timestamp);
+		refuse(r, req, resp, 503, m.message_id, why);
 		goto out;
 	}
 	if (!topic_allowed(cfg->topics, m.topic_arn)) {
 		snprintf(why, sizeof(why), "TopicArn %s is not in --topic",
-		         m.topic_arn);
+		         loggable(m.topic_arn, b));
 		refuse(r, req, resp, 403, m.message_id, why);
 		goto out;
 	}
+	if (sns_url_check(m.signing_cert_url, cfg->cert_host, 1, &err) == 0 &&
+	    (status = fetch_allowed(r, m.signing_cert_url, now, why,
+	                            sizeof(why))) != 0) {
+		refuse(r, req, resp, status, m.message_id, why);
+		goto out;
+	}
 	if (sns_verify(r->certs, cfg->http, &m, time(NULL), &err) < 0) {
-		int status = strcmp(err.code, "fetch") == 0 ? 502
-		             : strcmp(err.code, "nomem") == 0 ||
-		                             strcmp(err.code, "crypto") == 0
-		                     ? 500
-		                     : 403;
-
+		if (strcmp(err.code, "fetch") == 0) {
+			fetch_failed(r, m.signing_cert_url, now);
+			status = 502;
+		} else if (strcmp(err.code, "nomem") == 0 ||
+		           strcmp(err.code, "crypto") == 0)
+			status = 500;
+		else
+			status = 403;
 		refuse(r, req, resp, status, m.message_id, err.message);
 		goto out;
 	}
@@ -402,39 +565,34 @@ handle(void *arg, const struct httpd_request *req, struct httpd_response *resp)
 		r->st->duplicates++;
 		log_msg(cfg->log, LOG_INFO, 0, NULL,
 		        "MessageId %s delivered again; acknowledged",
-		        m.message_id);
+		        loggable(m.message_id, b));
 		answer(resp, 200, "duplicate");
 		goto out;
 	}
 	switch (m.type) {
 	case SNS_NOTIFICATION:
-		notification(r, &m, h, resp);
+		notification(r, req, &m, h, now, resp);
 		break;
 	case SNS_SUBSCRIPTION_CONFIRMATION:
-		if (cfg->topics == NULL) {
-			snprintf(why, sizeof(why),
-			         "subscription to %s not confirmed: name the "
-			         "topic with --topic",
-			         m.topic_arn);
-			refuse(r, req, resp, 403, m.message_id, why);
-			break;
-		}
 		if (confirm(r, m.subscribe_url, &err) < 0) {
 			refuse(r, req, resp, 502, m.message_id, err.message);
 			break;
 		}
+		if (remember(r, req, resp, &m, h, now) < 0)
+			break;
 		r->st->confirmed++;
-		seen_add(&r->seen, h);
 		log_msg(cfg->log, LOG_WARN, 0, NULL,
-		        "subscription to %s confirmed", m.topic_arn);
+		        "subscription to %s confirmed",
+		        loggable(m.topic_arn, b));
 		answer(resp, 200, "confirmed");
 		break;
 	case SNS_UNSUBSCRIBE_CONFIRMATION:
-		seen_add(&r->seen, h);
+		if (remember(r, req, resp, &m, h, now) < 0)
+			break;
 		log_msg(cfg->log, LOG_WARN, 0, NULL,
 		        "%s unsubscribed this endpoint; nothing more will "
 		        "arrive from it",
-		        m.topic_arn);
+		        loggable(m.topic_arn, b));
 		answer(resp, 200, "ok");
 		break;
 	}
@@ -455,20 +613,30 @@ int
 snsrecv_run(const struct snsrecv_config *cfg, const volatile sig_atomic_t *stop,
             int wake_fd, struct snsrecv_stats *st, struct soar_error *err)
 {
-	struct recv r = {.cfg = cfg, .st = st, .out = BUF_INIT};
+	/* On the heap: a writer stuck in write(2) at the end is left
+	 * running with it, and the process exits soon after. */
+	struct recv *r = calloc(1, sizeof(*r));
 	struct httpd_config hc;
 	struct httpd *srv = NULL;
 	pthread_t writer;
-	int started = 0, rc = -1;
+	int started = 0, rc = -1, detached = 0;
 
 	memset(st, 0, sizeof(*st));
-	pthread_mutex_init(&r.mu, NULL);
-	pthread_cond_init(&r.cv, NULL);
-	if (seen_init(&r.seen, cfg->max_seen ? cfg->max_seen : 1) < 0) {
+	if (r == NULL) {
+		soar_error_set(err, "nomem", "out of memory");
+		return -1;
+	}
+	r->cfg = cfg;
+	r->st = st;
+	r->out = (struct buf)BUF_INIT;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	if (seen_init(&r->seen, cfg->max_seen ? cfg->max_seen : 1) < 0) {
 		soar_error_set(err, "nomem", "out of memory");
 		goto out;
 	}
-	if ((r.certs = sns_certs_new(cfg->cafile, cfg->cert_host, err)) == NULL)
+	if ((r->certs = sns_certs_new(cfg->cafile, cfg->cert_host, err)) ==
+	    NULL)
 		goto out;
 	httpd_config_defaults(&hc);
 	hc.listen = cfg->listen;
@@ -479,35 +647,56 @@ snsrecv_run(const struct snsrecv_config *cfg, const volatile sig_atomic_t *stop,
 	hc.max_body = SNS_MAX_BODY;
 	hc.log = cfg->log;
 	hc.handler = handle;
-	hc.arg = &r;
+	hc.arg = r;
 	if ((srv = httpd_new(&hc, err)) == NULL)
 		goto out;
-	if (pthread_create(&writer, NULL, writer_main, &r) != 0) {
+	if (pthread_create(&writer, NULL, writer_main, r) != 0) {
 		soar_error_set(err, "nomem", "cannot start a thread");
 		goto out;
 	}
 	started = 1;
 	log_msg(cfg->log, LOG_INFO, 0, NULL, "listening on %s",
 	        httpd_address(srv));
-	while (!*stop && !output_failed(&r))
+	while (!*stop && !output_failed(r))
 		if (httpd_poll(srv, 1000, wake_fd, err) < 0)
 			goto out;
 	rc = 0;
 out:
-	/* Stop taking deliveries, then let the writer finish the queue. */
+	/* Stop taking deliveries, then give the writer DRAIN_MS to write
+	 * what was acknowledged; a reader that takes nothing must not keep
+	 * the receiver from ending. */
 	httpd_free(srv);
 	if (started) {
-		pthread_mutex_lock(&r.mu);
-		r.closing = 1;
-		pthread_cond_signal(&r.cv);
-		pthread_mutex_unlock(&r.mu);
-		pthread_join(writer, NULL);
+		struct timespec until;
+
+		pthread_mutex_lock(&r->mu);
+		r->closing = 1;
+		pthread_cond_signal(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += DRAIN_MS / 1000;
+		if (pthread_timedjoin_np(writer, NULL, &until) != 0) {
+			pthread_mutex_lock(&r->mu);
+			st->lost += r->qlines;
+			r->failed = 1; /* whatever it still writes is extra */
+			pthread_mutex_unlock(&r->mu);
+			log_msg(cfg->log, LOG_ERROR, 0, NULL,
+			        "standard output took nothing for %d s; "
+			        "giving up",
+			        DRAIN_MS / 1000);
+			pthread_detach(writer);
+			detached = 1;
+		}
 	}
-	sns_certs_free(r.certs);
-	free(r.seen.ring);
-	free(r.seen.table);
-	buf_free(&r.out);
-	pthread_mutex_destroy(&r.mu);
-	pthread_cond_destroy(&r.cv);
+	if (detached)
+		return rc; /* r stays: the writer still uses it */
+	sns_certs_free(r->certs);
+	free(r->seen.ring);
+	free(r->seen.when);
+	free(r->seen.table);
+	buf_free(&r->out);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	free(r);
 	return rc;
 }

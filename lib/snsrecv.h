@@ -7,21 +7,27 @@
  * writer thread, so a slow reader downstream never makes SNS time out (it
  * waits 15 s, then delivers again).  For each delivery, in this order:
  *
- *   400  not an SNS message, x-amz-sns-message-type not the body's Type,
- *        a Timestamp older than max_age_s or more than 5 minutes ahead;
- *   403  a TopicArn outside `topics` (when set), a URL in the message off
- *        the SNS hosts, a signature or certificate that does not verify;
- *   502  the signing certificate or SubscribeURL could not be fetched
- *        (SNS tries again later);
+ *   400  not an SNS message, x-amz-sns-message-type or x-amz-sns-topic-arn
+ *        not the body's, a Timestamp older than max_age_s;
+ *   503  a Timestamp more than 5 minutes ahead (this host's clock is
+ *        suspect: SNS tries again later);
+ *   403  a TopicArn outside `topics`, a URL in the message off the SNS
+ *        hosts, a signature or certificate that does not verify;
+ *   502  the signing certificate or SubscribeURL could not be fetched, or
+ *        failed within the last minute; 503 beyond 10 certificate
+ *        fetches a minute (the one thread is never kept fetching);
  *   200  a MessageId already accepted: acknowledged, not written again;
  *   200  a Notification: convert() turns its Message into lines, queued
  *        for output; a Message it does not understand is logged and kept
  *        in the reject file;
- *   503  the output queue is full (queue_max bytes): SNS tries again;
- *   200  a SubscriptionConfirmation of an allowed topic: confirmed with a
- *        GET on its SubscribeURL; 403 when `topics` does not name it;
+ *   503  the output queue is full (queue_max bytes), or max_seen messages
+ *        within max_age_s are remembered already: SNS tries again;
+ *   200  a SubscriptionConfirmation: confirmed with a GET on its
+ *        SubscribeURL;
  *   200  an UnsubscribeConfirmation: logged, nothing else.
- * A rejected delivery is logged with its reason and never written.
+ * A refused delivery is logged with its reason and never written; logged
+ * fields of a message are cut short and stripped of control characters.
+ * At the end, the writer gets 5 s to write what was acknowledged.
  */
 #ifndef SOAR_SNSRECV_H
 #define SOAR_SNSRECV_H
@@ -38,7 +44,7 @@ struct snsrecv_config {
 	const char *listen;    /* "ADDR:PORT" */
 	const char *cert_host; /* HOST[:PORT] allowed instead of SNS hosts */
 	const char *cafile;    /* trust store for signing certificates */
-	const char *topics;    /* comma-separated TopicArns; NULL: any */
+	const char *topics;    /* comma-separated TopicArns accepted */
 	const char *user;      /* Basic auth, both or neither */
 	const char *password;
 	long max_age_s;    /* oldest Timestamp accepted */
@@ -60,6 +66,7 @@ struct snsrecv_stats {
 	size_t accepted;   /* notifications accepted */
 	size_t lines;      /* lines written */
 	size_t rejected;   /* deliveries refused (4xx) */
+	size_t deferred;   /* deliveries answered 5xx: SNS tries again */
 	size_t unusable;   /* authentic messages convert() refused */
 	size_t duplicates;
 	size_t confirmed;
