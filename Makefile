@@ -29,7 +29,7 @@ ALL_CFLAGS = $(WARN) -pthread -MMD -MP $(CFLAGS)
 ALL_LDFLAGS = -pthread -Wl,--as-needed $(LDFLAGS)
 LIBS       = -lcurl -lcrypto -lexpat -lsqlite3 -ljq -lonig -lm
 
-TOOLS      = decide vt-enrich sh-findings sh-update
+TOOLS      = decide vt-enrich sh-findings sh-update es-update
 LIB_SRC    = $(sort $(wildcard lib/*.c))
 LIB_OBJ    = $(LIB_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC   = $(sort $(wildcard tests/unit/test_*.c))
