@@ -120,8 +120,8 @@ es_init(struct es *e, const char *space, const char *const *envp,
 	memset(e, 0, sizeof(*e));
 	if (url == NULL || *url == '\0') {
 		soar_error_set(err, "usage",
-		               "ES_URL is not set: the Kibana (or, with --es, "
-		               "Elasticsearch) base URL");
+		               "ES_URL is not set: the Kibana or "
+		               "Elasticsearch base URL");
 		return -1;
 	}
 	if (!http_url(url)) {
