@@ -29,7 +29,7 @@ ALL_CFLAGS = $(WARN) -pthread -MMD -MP $(CFLAGS)
 ALL_LDFLAGS = -pthread -Wl,--as-needed $(LDFLAGS)
 LIBS       = -lcurl -lcrypto -lexpat -lsqlite3 -ljq -lonig -lm
 
-TOOLS      = decide vt-enrich sh-findings sh-update es-update es-index
+TOOLS      = decide vt-enrich sh-findings sh-update es-fetch es-update es-index
 LIB_SRC    = $(sort $(wildcard lib/*.c))
 LIB_OBJ    = $(LIB_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC   = $(sort $(wildcard tests/unit/test_*.c))
@@ -86,6 +86,7 @@ bench: all
 	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/decide.sh
 	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/vt-enrich.sh
 	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/sh-findings.sh
+	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/es-fetch.sh
 	BIN=$(CURDIR)/$(B)/bin BENCH_DIR=$(CURDIR)/$(B)/bench bench/es-index.sh
 
 # A whole playbook against the local simulator: no account needed.

@@ -130,71 +130,6 @@ usage_list(struct sh *s, const char *what, const char *arg)
 		                what);
 }
 
-/* Parses an RFC 3339 time (Z or an offset; fraction optional) into
- * milliseconds since the epoch.  Returns 0 or -1. */
-static int
-parse_time_ms(const char *t, long long *ms)
-{
-	struct tm tm = {0};
-	int n = 0, frac_ms = 0, digits = 0;
-	long off = 0;
-	const char *p;
-
-	if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
-	    n != 19)
-		return -1;
-	p = t + n;
-	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-			if (digits < 3)
-				frac_ms = frac_ms * 10 + (*p - '0');
-		if (digits == 0)
-			return -1;
-		for (int i = digits; i < 3; i++)
-			frac_ms *= 10;
-	}
-	if (*p == 'Z' || *p == 'z')
-		p++;
-	else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-		int h, m;
-
-		if (sscanf(p + 1, "%2d:%2d", &h, &m) != 2)
-			return -1;
-		off = (h * 60L + m) * 60L * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else
-		return -1;
-	if (*p != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	*ms = ((long long)timegm(&tm) - off) * 1000 + frac_ms;
-	return 0;
-}
-
-/* Writes ms (>= 0) as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out[40]. */
-static void
-format_time_ms(long long ms, char out[40])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	size_t n;
-
-	gmtime_r(&t, &tm);
-	n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 40 - n, ".%03uZ", (unsigned)(ms % 1000));
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* --filters JSON or @FILE: a GetFindings Filters object. */
 static jv
 read_filters(struct sh *s, const char *arg)
@@ -273,8 +208,8 @@ parse_args(struct sh *s, int argc, char **argv)
 			long secs;
 
 			if (cli_parse_duration(arg, &secs) == 0)
-				s->since_ms = now_ms() - secs * 1000LL;
-			else if (parse_time_ms(arg, &s->since_ms) < 0)
+				s->since_ms = cli_now_ms() - secs * 1000LL;
+			else if (cli_parse_time_ms(arg, &s->since_ms) < 0)
 				cli_usage_error(
 				        c,
 				        "--since: expected a duration "
@@ -407,8 +342,8 @@ page_body(struct sh *s, struct region *r)
 	if (r->start_ms >= 0) {
 		char start[40], end[40];
 
-		format_time_ms(r->start_ms, start);
-		format_time_ms(r->end_ms, end);
+		cli_format_time_ms(r->start_ms, start);
+		cli_format_time_ms(r->end_ms, end);
 		f = jv_object_set(
 		        f, jv_string("UpdatedAt"),
 		        JV_ARRAY(jv_object_set(
@@ -474,7 +409,7 @@ emit(struct region *r, jv finding, long long *max_ms)
 	int rc = 0;
 
 	if (jv_get_kind(up) == JV_KIND_STRING)
-		parse_time_ms(jv_string_value(up), &ms);
+		cli_parse_time_ms(jv_string_value(up), &ms);
 	/* The cursor's bookkeeping only when there is a cursor: without
 	 * --state, memory stays flat however many findings go by. */
 	if (s->state_path != NULL && jv_get_kind(id) == JV_KIND_STRING &&
@@ -674,7 +609,7 @@ plan_regions(struct sh *s, jv saved, long long since_ms)
 		 * far end (findings updated during the run are read too) that
 		 * stays the same on every page: the query must not change. */
 		r->start_ms = since_ms;
-		r->end_ms = now_ms() + 86400000LL;
+		r->end_ms = cli_now_ms() + 86400000LL;
 		if (jv_get_kind(up) == JV_KIND_NUMBER) {
 			long long c = (long long)jv_number_value(up) -
 			              s->overlap * 1000LL;

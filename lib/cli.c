@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -384,4 +385,68 @@ cli_hygiene(void)
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Parses an RFC 3339 time (Z or an offset; fraction optional) into
+ * milliseconds since the epoch.  Returns 0 or -1. */
+int
+cli_parse_time_ms(const char *t, long long *ms)
+{
+	struct tm tm = {0};
+	int n = 0, frac_ms = 0, digits = 0;
+	long off = 0;
+	const char *p;
+
+	if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	    n != 19)
+		return -1;
+	p = t + n;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				frac_ms = frac_ms * 10 + (*p - '0');
+		if (digits == 0)
+			return -1;
+		for (int i = digits; i < 3; i++)
+			frac_ms *= 10;
+	}
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+		int h, m;
+
+		if (sscanf(p + 1, "%2d:%2d", &h, &m) != 2)
+			return -1;
+		off = (h * 60L + m) * 60L * (*p == '+' ? 1 : -1);
+		p += 6;
+	} else
+		return -1;
+	if (*p != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*ms = ((long long)timegm(&tm) - off) * 1000 + frac_ms;
+	return 0;
+}
+
+void
+cli_format_time_ms(long long ms, char out[40])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 40 - n, ".%03uZ", (unsigned)(ms % 1000));
+}
+
+long long
+cli_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -161,4 +161,14 @@ void cli_check_stdin(const struct cli *c);
  * into EPIPE so a closed pipe is a write error the tool can handle. */
 void cli_hygiene(void);
 
+/* Parses an RFC 3339 time (Z or an offset; fraction optional) into
+ * milliseconds since the epoch.  Returns 0 or -1. */
+int cli_parse_time_ms(const char *t, long long *ms);
+
+/* Writes ms (>= 0) as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out[40]. */
+void cli_format_time_ms(long long ms, char out[40]);
+
+/* The wall clock in milliseconds since the epoch. */
+long long cli_now_ms(void);
+
 #endif
