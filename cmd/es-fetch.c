@@ -104,6 +104,7 @@ struct ef {
 	struct ndjson_writer out;
 	struct buf url, line, val;
 	size_t emitted;
+	size_t nbad; /* alerts that could not be written (exit 1) */
 	int fatal, epipe, out_failed, auth_logged;
 };
 
@@ -656,11 +657,15 @@ in_edge(jv edge, const char *id)
 static int
 take_hit(struct ef *f, struct pull *p, const struct hit *h)
 {
-	char id[512];
+	char id[1024]; /* Elasticsearch ids are at most 512 bytes */
 	jv was;
 
-	if (json_string_copy(h->id, h->idlen, id, sizeof(id)) < 0)
+	if (json_string_copy(h->id, h->idlen, id, sizeof(id)) < 0) {
+		log_error(&f->cli.log, "an alert whose _id is not a string of "
+		                       "at most 512 bytes; skipped");
+		f->nbad++;
 		return 0;
+	}
 	if (h->ms == p->edge_ms && in_edge(p->edge, id))
 		return 0; /* on the page before too */
 	if (h->ms > p->edge_ms) {
@@ -998,7 +1003,9 @@ fetch(struct ef *f)
 	log_info(&f->cli.log,
 	         "%zu alerts written, %zu written before, in %zu pages",
 	         f->emitted, p.skipped, p.pages);
-	status = f->fatal ? SOAR_EXIT_FATAL : SOAR_EXIT_OK;
+	status = f->fatal  ? SOAR_EXIT_FATAL
+	         : f->nbad ? SOAR_EXIT_PARTIAL
+	                   : SOAR_EXIT_OK;
 out:
 	state_close(st);
 	jv_free(p.edge);

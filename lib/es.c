@@ -27,6 +27,19 @@ http_url(const char *v)
 	       strncasecmp(v, "https://", 8) == 0;
 }
 
+/* Whether an http(s) URL has user info (user:password@) before its host. */
+static int
+has_userinfo(const char *url)
+{
+	const char *host = strstr(url, "://"), *end;
+
+	if (host == NULL)
+		return 0;
+	host += 3;
+	end = host + strcspn(host, "/?#");
+	return memchr(host, '@', (size_t)(end - host)) != NULL;
+}
+
 int
 es_space_ok(const char *s)
 {
@@ -127,6 +140,16 @@ es_init(struct es *e, const char *space, const char *const *envp,
 	if (!http_url(url)) {
 		soar_error_set(err, "usage",
 		               "ES_URL must start with http:// or https://");
+		return -1;
+	}
+	/* A password in the URL would travel into every log line and
+	 * error that names the URL. */
+	if (has_userinfo(url) || (pub != NULL && has_userinfo(pub))) {
+		soar_error_set(err, "usage",
+		               "%s holds credentials: put them in ES_API_KEY, "
+		               "or ES_USER and ES_PASSWORD",
+		               has_userinfo(url) ? "ES_URL"
+		                                 : "KIBANA_PUBLIC_URL");
 		return -1;
 	}
 	if (pub != NULL && *pub != '\0' && !http_url(pub)) {

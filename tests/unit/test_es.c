@@ -124,6 +124,25 @@ test_init_url(void)
 
 	init_fails(NULL, none, "usage", "ES_URL is not set");
 	init_fails(NULL, empty, "usage", "ES_URL is not set");
+	{
+		const char *userinfo[] = {
+		        "ES_URL=https://elastic:hunter2@kibana:5601",
+		        "ES_API_KEY=k", NULL};
+		const char *pubinfo[] = {
+		        "ES_URL=https://kibana:5601",
+		        "KIBANA_PUBLIC_URL=https://u:p@kibana/x",
+		        "ES_API_KEY=k", NULL};
+		const char *at_in_path[] = {"ES_URL=https://kibana:5601/a@b",
+		                            "ES_API_KEY=k", NULL};
+		struct soar_error e2;
+		struct es ok;
+
+		init_fails(NULL, userinfo, "usage", "ES_URL holds credentials");
+		init_fails(NULL, pubinfo, "usage",
+		           "KIBANA_PUBLIC_URL holds credentials");
+		CHECK_INT(es_init(&ok, NULL, at_in_path, &e2), 0);
+		es_free(&ok);
+	}
 	init_fails(NULL, ftp, "usage", "http:// or https://");
 	init_fails(NULL, bare, "usage", "http:// or https://");
 	if (init_ok(&e, NULL, slashes)) {
