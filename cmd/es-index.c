@@ -113,6 +113,8 @@ struct ix {
 	struct buf act, doc, val, line;
 	size_t nread, nindexed, nfailed, nbad, nrequests;
 	int fatal, epipe, refused, cancelled, eof;
+	int stopped; /* input ended early (reject file, read error): what
+	                was read is still indexed and written, then exit 3 */
 };
 
 static long long
@@ -1018,7 +1020,7 @@ reject(struct ix *x, int reject_fd, const char *raw, size_t rawlen)
 	if (reject_fd >= 0 && (ndjson_write_all(reject_fd, raw, rawlen) != 0 ||
 	                       ndjson_write_all(reject_fd, "\n", 1) != 0)) {
 		log_error(&x->cli.log, "--reject: %s", strerror(errno));
-		x->fatal = 1;
+		x->stopped = x->eof = 1;
 	}
 }
 
@@ -1046,7 +1048,7 @@ read_some(struct ix *x, struct ndjson_reader *rd, int reject_fd)
 		if (rc == NDJSON_ERR) {
 			log_error(&x->cli.log, "reading standard input: %s",
 			          strerror(errno));
-			x->fatal = 1;
+			x->stopped = x->eof = 1;
 			break;
 		}
 		x->nread = lineno;
@@ -1054,8 +1056,11 @@ read_some(struct ix *x, struct ndjson_reader *rd, int reject_fd)
 			log_msg(&x->cli.log, LOG_ERROR, lineno, NULL,
 			        "line longer than --max-line; rejected");
 			x->nbad++;
-			if (ndjson_skip_line(rd, reject_fd) < 0)
-				x->fatal = 1;
+			if (ndjson_skip_line(rd, reject_fd) < 0) {
+				log_error(&x->cli.log, "--reject: %s",
+				          strerror(errno));
+				x->stopped = x->eof = 1;
+			}
 			continue;
 		}
 		raw = line;
@@ -1145,7 +1150,7 @@ run(struct ix *x)
 	         "%zu lines, %zu indexed, %zu failed, %zu rejected, %zu "
 	         "requests",
 	         x->nread, x->nindexed, x->nfailed, x->nbad, x->nrequests);
-	if (x->fatal || x->refused)
+	if (x->fatal || x->refused || x->stopped)
 		return SOAR_EXIT_FATAL;
 	return x->nfailed || x->nbad ? SOAR_EXIT_PARTIAL : SOAR_EXIT_OK;
 }

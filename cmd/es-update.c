@@ -96,6 +96,8 @@ struct up {
 	size_t cap, nitems, nbatches;
 	size_t nfailed, nupdated, nskipped;
 	int fatal, epipe;
+	int stop;    /* input ended early (reject file, read error): the events
+	                read are still sent and written, then exit 3 */
 	int refused; /* credentials refused: nothing more is sent */
 };
 
@@ -578,7 +580,7 @@ plan(struct up *u)
 	char *taken = calloc(u->nitems ? u->nitems : 1, 1);
 
 	if (taken == NULL) {
-		u->fatal = 1;
+		u->stop = 1;
 		return;
 	}
 	for (size_t i = 0; i < u->nitems; i++) {
@@ -764,13 +766,17 @@ take_line(struct up *u, const char *line, size_t len, size_t lineno,
 		        "column %zu: %s; rejected", je.off + 1, je.msg);
 		if (reject_fd >= 0 &&
 		    (ndjson_write_all(reject_fd, raw, rawlen) != 0 ||
-		     ndjson_write_all(reject_fd, "\n", 1) != 0))
-			u->fatal = 1;
+		     ndjson_write_all(reject_fd, "\n", 1) != 0)) {
+			log_error(&u->cli.log, "--reject %s: %s",
+			          u->cli.reject_path, strerror(errno));
+			u->stop = 1;
+		}
 		return 1;
 	}
 	it = &u->items[u->nitems];
 	if ((it->line = malloc(len + 1)) == NULL) {
-		u->fatal = 1;
+		log_error(&u->cli.log, "out of memory");
+		u->stop = 1;
 		return 0;
 	}
 	memcpy(it->line, line, len);
@@ -802,7 +808,7 @@ run(struct up *u)
 		ndjson_reader_free(rd);
 		return SOAR_EXIT_USAGE;
 	}
-	while (!u->epipe && !u->fatal) {
+	while (!u->epipe && !u->fatal && !u->stop) {
 		/* A chunk goes out when full, or when more input would
 		 * mean waiting (a slow stream is not held back). */
 		if (u->nitems > 0 &&
@@ -814,15 +820,18 @@ run(struct up *u)
 		if (rc == NDJSON_ERR) {
 			log_error(&u->cli.log, "reading standard input: %s",
 			          strerror(errno));
-			u->fatal = 1;
+			u->stop = 1;
 			break;
 		}
 		if (rc == NDJSON_TOOLONG) {
 			log_msg(&u->cli.log, LOG_ERROR, lineno, NULL,
 			        "line longer than --max-line; rejected");
 			nbad++;
-			if (ndjson_skip_line(rd, reject_fd) < 0)
-				u->fatal = 1;
+			if (ndjson_skip_line(rd, reject_fd) < 0) {
+				log_error(&u->cli.log, "--reject %s: %s",
+				          u->cli.reject_path, strerror(errno));
+				u->stop = 1;
+			}
 			continue;
 		}
 		nread++;
@@ -837,7 +846,7 @@ run(struct up *u)
 	         "%zu lines, %zu %s, %zu failed, %zu skipped, %zu rejected",
 	         nread, u->nupdated, u->dry_run ? "to update" : "updated",
 	         u->nfailed, u->nskipped, nbad);
-	if (u->fatal || u->refused)
+	if (u->fatal || u->stop || u->refused)
 		return SOAR_EXIT_FATAL;
 	return u->nfailed || nbad ? SOAR_EXIT_PARTIAL : SOAR_EXIT_OK;
 }

@@ -400,3 +400,14 @@ sent_ids() {
 		"Basic $(printf elastic:changeme | base64)"
 	[[ $stderr != *changeme* ]]
 }
+
+@test "es-index: a reject file that cannot be written stops reading, but every event read is indexed and written" {
+	events 3 >in.ndjson
+	{ head -2 in.ndjson; echo 'not json'; tail -1 in.ndjson; } >mixed.ndjson
+	run --separate-stderr es-index -i soar-audit --reject /dev/full <mixed.ndjson
+	refute_crash
+	assert_failure 3
+	[[ $stderr == *"--reject: No space left on device"* ]]
+	assert_equal "$(wc -l <<<"$output")" 2
+	assert_equal "$(jq -r .es_index.result <<<"$output" | sort -u)" created
+}

@@ -501,3 +501,16 @@ id_at() {
 	assert_output ''
 	assert_equal "$(sim_count)" 0
 }
+
+@test "es-update: a reject file that cannot be written stops reading, but every event read is sent and written" {
+	seed '{"count": 4, "seed": 23, "status": "open"}'
+	alerts >in.ndjson
+	{ head -2 in.ndjson; echo 'not json'; tail -2 in.ndjson; } >mixed.ndjson
+	run --separate-stderr es-update -s acknowledged --reject /dev/full <mixed.ndjson
+	refute_crash
+	assert_failure 3
+	[[ $stderr == *"--reject /dev/full: No space left on device"* ]]
+	# The two events before the bad line were updated and written.
+	assert_equal "$(wc -l <<<"$output")" 2
+	assert_equal "$(results | sort -u)" '{"status":"acknowledged","updated":true}'
+}
