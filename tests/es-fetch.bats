@@ -452,7 +452,8 @@ ids() {
 	assert_equal "$(sim_count path=$SEARCH)" 3
 	assert_equal "$(bodies | jq -c 'select(.query.bool.must_not | length == 2) | [.query.bool.should, .query.bool.must_not[1]]')" \
 		'[[{"terms":{"related.hosts":["ws-0007"]}},{"terms":{"cloud.instance.id":["i-0none"]}}],{"ids":{"values":["abc"]}}]'
-	assert_equal "$(bodies | head -1 | jq -c '[.query.bool.should, .query.bool.filter]')" \
+	# Searches run concurrently: pick the first event's by its field.
+	assert_equal "$(bodies | jq -c 'select(.query.bool.should[0].terms["related.ip"]) | [.query.bool.should, .query.bool.filter]')" \
 		'[[{"terms":{"related.ip":["203.0.113.66"]}}],[{"range":{"@timestamp":{"format":"epoch_millis","gte":1795219500000,"lte":1795392300000}}}]]'
 }
 
