@@ -77,6 +77,9 @@ static const struct cli_opt options[] = {
 #define STATE_VERSION 1
 #define WINDOW_EVENTS 1024 /* --related: events held for order */
 #define MAX_TERMS     100  /* --related: values per field asked for */
+/* Kibana's request payload limit is 1 MB: the ids left out by value stay
+ * well below it (64-byte uuids). */
+#define MAX_EDGE_IDS 8000
 
 /* The fields of an alert the summary reads (es_alert), found in one pass. */
 static const char *const summary_paths[] = {
@@ -437,7 +440,10 @@ report(struct ef *f, const struct soar_error *err)
 struct pull {
 	long long start_ms; /* range gte; -1: none */
 	long long edge_ms;  /* @timestamp of the last hit */
-	jv edge;            /* ids of hits at edge_ms: the next page skips */
+	jv edge;            /* {id: true} of hits at edge_ms (Kibana) */
+	size_t nedge;       /* keys of edge */
+	jv after_uuid;      /* Kibana: kibana.alert.uuid of the last hit */
+	int moved;          /* Kibana: the page moved the cursor */
 	jv seen;            /* {id: ms}: emitted within the look-back */
 	long long max_ms;   /* newest @timestamp emitted */
 	jv pit, after;      /* --es: the point in time, the last sort */
@@ -464,19 +470,38 @@ page_body(const struct ef *f, const struct pull *p)
 	if (p->start_ms >= 0 || f->until_ms >= 0)
 		filter = jv_array_append(filter,
 		                         time_range(p->start_ms, f->until_ms));
+	if (!f->direct && jv_get_kind(p->after_uuid) == JV_KIND_STRING) {
+		/* Kibana drops search_after: the next page holds what sorts
+		 * after the last hit, (@timestamp, kibana.alert.uuid), said as
+		 * a query.  Equal timestamps cost nothing this way. */
+		jv later = JV_OBJECT(
+		        jv_string("gt"), jv_number((double)p->edge_ms),
+		        jv_string("format"), jv_string("epoch_millis"));
+		jv after = JV_OBJECT(jv_string("gt"), jv_copy(p->after_uuid));
+		jv either;
+
+		later = JV_OBJECT(jv_string("range"),
+		                  JV_OBJECT(jv_string("@timestamp"), later));
+		after = JV_OBJECT(
+		        jv_string("range"),
+		        JV_OBJECT(jv_string("kibana.alert.uuid"), after));
+		either = JV_OBJECT(jv_string("should"), JV_ARRAY(later, after),
+		                   jv_string("minimum_should_match"),
+		                   jv_number(1));
+		filter = jv_array_append(filter,
+		                         JV_OBJECT(jv_string("bool"), either));
+	} else if (!f->direct && p->nedge * 2 >= (size_t)f->page_size) {
+		/* Alerts without a uuid to sort by: the page starts at the
+		 * last hit's time, and the hits had there are left out by id
+		 * once they fill half a page, so that a page always holds new
+		 * hits. */
+		must_not = jv_array_append(
+		        must_not,
+		        JV_OBJECT(jv_string("ids"),
+		                  JV_OBJECT(jv_string("values"),
+		                            jv_keys(jv_copy(p->edge)))));
+	}
 	if (!f->direct) {
-		/* Kibana drops search_after: the next page starts at the last
-		 * hit's time, and the hits already had there are skipped.  Only
-		 * when they fill half a page are they left out by id too, so
-		 * that the query stays the same from page to page otherwise
-		 * (a server can reuse its evaluation) and a page always holds
-		 * new hits. */
-		if (jv_array_length(jv_copy(p->edge)) * 2 >= f->page_size)
-			must_not = jv_array_append(
-			        must_not,
-			        JV_OBJECT(jv_string("ids"),
-			                  JV_OBJECT(jv_string("values"),
-			                            jv_copy(p->edge))));
 		sort = jv_array_append(
 		        sort, JV_OBJECT(jv_string("kibana.alert.uuid"),
 		                        JV_OBJECT(jv_string("order"),
@@ -637,21 +662,6 @@ write_alert(struct ef *f, const struct hit *h, const char *id)
 	return rc == 0 ? 0 : -1;
 }
 
-/* Returns 1 when edge (an array of strings, borrowed) holds id. */
-static int
-in_edge(jv edge, const char *id)
-{
-	int n = jv_array_length(jv_copy(edge)), found = 0;
-
-	for (int i = 0; i < n && !found; i++) {
-		jv x = jv_array_get(jv_copy(edge), i);
-
-		found = strcmp(jv_string_value(x), id) == 0;
-		jv_free(x);
-	}
-	return found;
-}
-
 /* Handles one hit: the page cursor moves, and the alert is written unless
  * an earlier run wrote it.  Returns 0, or -1 to stop. */
 static int
@@ -666,15 +676,21 @@ take_hit(struct ef *f, struct pull *p, const struct hit *h)
 		f->nbad++;
 		return 0;
 	}
-	if (h->ms == p->edge_ms && in_edge(p->edge, id))
-		return 0; /* on the page before too */
 	if (h->ms > p->edge_ms) {
 		jv_free(p->edge);
-		p->edge = jv_array();
+		p->edge = jv_object();
+		p->nedge = 0;
 		p->edge_ms = h->ms;
+		p->moved = 1;
 	}
-	if (h->ms == p->edge_ms)
-		p->edge = jv_array_append(p->edge, jv_string(id));
+	if (!f->direct && h->ms == p->edge_ms) {
+		/* --es pages with search_after and needs no record. */
+		if (jv_object_has(jv_copy(p->edge), jv_string(id)))
+			return 0; /* on the page before too */
+		p->edge = jv_object_set(p->edge, jv_string(id), jv_true());
+		p->nedge++;
+		p->moved = 1;
+	}
 	if (f->state_path != NULL) {
 		was = jv_object_get(jv_copy(p->seen), jv_string(id));
 		if (jv_is_valid(was)) {
@@ -749,6 +765,43 @@ read_page(struct ef *f, struct pull *p, const struct buf *b, struct hit **hits,
 	}
 	(void)f;
 	return (long)n;
+}
+
+/* Sets where the next Kibana page starts, after a full page ending with
+ * last.  Returns 0, or -1 (logged) when paging cannot go on. */
+static int
+next_kibana_page(struct ef *f, struct pull *p, const struct hit *last)
+{
+	size_t pos = 0, off, len;
+	char when[40];
+
+	if (!p->moved) {
+		/* The next query would be this one again. */
+		log_error(&f->cli.log, "Kibana answered a page with no alert "
+		                       "after the one before: paging stopped "
+		                       "(use --es)");
+		return -1;
+	}
+	p->start_ms = p->edge_ms;
+	jv_free(p->after_uuid);
+	p->after_uuid = jv_invalid();
+	if (last->sort != NULL && last->ms == p->edge_ms &&
+	    json_array_next(last->sort, last->sortlen, &pos, &off, &len) &&
+	    json_array_next(last->sort, last->sortlen, &pos, &off, &len) &&
+	    last->sort[off] == '"') {
+		p->after_uuid = jv_parse_sized(last->sort + off, (int)len);
+		return 0;
+	}
+	if (p->nedge * 2 >= (size_t)f->page_size && p->nedge > MAX_EDGE_IDS) {
+		cli_format_time_ms(p->edge_ms, when);
+		log_error(&f->cli.log,
+		          "%zu alerts at %s have no kibana.alert.uuid to page "
+		          "by, more than the signals search can leave out by "
+		          "id: use --es",
+		          p->nedge, when);
+		return -1;
+	}
+	return 0;
 }
 
 /* Opens (pit is null) or closes the point in time of --es. */
@@ -847,6 +900,7 @@ pages(struct ef *f, struct pull *p)
 			}
 			qsort(hits, (size_t)n, sizeof(*hits), hit_cmp);
 		}
+		p->moved = 0;
 		for (long i = 0; i < n && !f->fatal && !f->epipe; i++) {
 			if (f->limit > 0 && (long long)f->emitted >= f->limit)
 				break;
@@ -861,8 +915,10 @@ pages(struct ef *f, struct pull *p)
 		if (n < f->page_size ||
 		    (f->limit > 0 && (long long)f->emitted >= f->limit))
 			break;
-		if (!f->direct)
-			p->start_ms = p->edge_ms;
+		if (!f->direct && next_kibana_page(f, p, &hits[n - 1]) < 0) {
+			rc = -1;
+			break;
+		}
 	}
 	if (f->direct && jv_get_kind(p->pit) == JV_KIND_STRING &&
 	    pit_call(f, p, &r) < 0)
@@ -957,7 +1013,8 @@ fetch(struct ef *f)
 	struct state *st = NULL;
 	struct pull p = {.start_ms = f->since_ms,
 	                 .edge_ms = -1,
-	                 .edge = jv_array(),
+	                 .edge = jv_object(),
+	                 .after_uuid = jv_invalid(),
 	                 .seen = jv_object(),
 	                 .max_ms = -1,
 	                 .pit = jv_null(),
@@ -1009,6 +1066,7 @@ fetch(struct ef *f)
 out:
 	state_close(st);
 	jv_free(p.edge);
+	jv_free(p.after_uuid);
 	jv_free(p.seen);
 	jv_free(p.pit);
 	jv_free(p.after);

@@ -48,6 +48,12 @@ bodies() {
 	sim_requests "path=${1:-$SEARCH}" | jq -c '.[].body | fromjson'
 }
 
+# post_alerts FILE: insert the alert documents of FILE ({"alerts": [...]}).
+post_alerts() {
+	curl --silent --show-error --fail -H 'Content-Type: application/json' \
+		--data-binary "@$1" "$SIM_URL/__elastic/alerts" >/dev/null
+}
+
 # ids FILE: the alert ids of an output, a line each.
 ids() {
 	jq -r '.alert.id' "$@"
@@ -153,8 +159,16 @@ ids() {
 	assert_equal "$(wc -l <run2)" 2000
 	assert_equal "$(cat run1 run2 | ids | sort -u | wc -l)" 3000
 	assert_equal "$(cat run1 run2 | ids | sort)" "$(docs | jq -r ._id | sort)"
-	# A page that starts inside the equal run leaves out the ids had.
-	[ "$(bodies | jq -s '[.[].query.bool.must_not[] | select(.ids) | .ids.values | length] | max')" -ge 500 ]
+	# A page starts after the last hit's (@timestamp, kibana.alert.uuid),
+	# so the request stays small however many alerts share a time.
+	assert_equal "$(bodies | jq -s '[.[].query.bool.filter[] | select(.bool.should) |
+		.bool | [.minimum_should_match, (.should | map(.range | keys[0]))]] | unique' -c)" \
+		'[[1,["@timestamp","kibana.alert.uuid"]]]'
+	assert_equal "$(bodies | jq -s '[.[].query.bool.must_not[] | select(.ids)] | length')" 0
+	[ "$(sim_requests "path=$SEARCH" | jq '[.[].body | length] | max')" -lt 1024 ]
+	# 3000 alerts in pages of 500, the first run stopped at 1000: 2 + 5
+	# pages (the last one not full), none asked again.
+	assert_equal "$(sim_count "path=$SEARCH")" 7
 	run --separate-stderr es-fetch --building-blocks --state s.state --page-size 500
 	assert_success
 	assert_output ''
@@ -163,6 +177,43 @@ ids() {
 		"[1,\"default\",300,$(cat run2 | jq -s -c 'map(.["@timestamp"]) | max')]"
 	[ "$(jq '.seen | length' s.state)" -gt 0 ]
 	[ -e s.state.lock ]
+}
+
+@test "es-fetch: alerts without kibana.alert.uuid at one @timestamp page by id, up to a limit" {
+	# 1200 alerts at one time, no uuid to sort by: the ids had are left
+	# out of the next page once they fill half a page.
+	jq -nc '{alerts: [range(1200) | {"_id": "nouuid-\(.)",
+		"@timestamp": "2026-11-22T03:00:00.000Z",
+		"kibana.alert.workflow_status": "open",
+		"kibana.alert.rule.name": "R"}]}' >a.json
+	post_alerts a.json
+	run --separate-stderr es-fetch --rule R --page-size 500 --state s.state
+	assert_success
+	assert_equal "$(ids <<<"$output" | sort)" "$(jq -r '.alerts[]._id' a.json | sort)"
+	assert_equal "$(bodies | jq -s -c 'map([.query.bool.must_not[] | select(.ids) | .ids.values | length] | add // 0)')" \
+		'[0,500,1000]'
+	run --separate-stderr es-fetch --rule R --page-size 500 --state s.state
+	assert_success
+	assert_output ''
+	[[ $stderr != *"paging stopped"* ]]
+	# More than 8000 of them would not fit Kibana's 1 MB request limit:
+	# a clear error, never a request that cannot be sent.
+	jq -nc '{alerts: [range(9000) | {"_id": "many-\(.)",
+		"@timestamp": "2026-11-22T04:00:00.000Z",
+		"kibana.alert.workflow_status": "open",
+		"kibana.alert.rule.name": "S"}]}' >b.json
+	post_alerts b.json
+	_sim_call DELETE /_sim/requests >/dev/null
+	run --separate-stderr es-fetch --rule S --page-size 3000
+	refute_crash
+	assert_failure 3
+	[[ $stderr == *"9000 alerts at 2026-11-22T04:00:00.000Z have no kibana.alert.uuid"*"use --es"* ]]
+	assert_equal "$(wc -l <<<"$output")" 9000
+	assert_equal "$(sim_count "path=$SEARCH")" 3
+	# --es pages them with search_after.
+	run --separate-stderr es-fetch --es --rule S --page-size 3000
+	assert_success
+	assert_equal "$(wc -l <<<"$output")" 9000
 }
 
 @test "es-fetch --state: late arrivals within the overlap are written once" {
@@ -314,12 +365,22 @@ ids() {
 	run --separate-stderr es-fetch --building-blocks --page-size 400
 	assert_success
 	assert_equal "$(jq -r '.["@timestamp"]' <<<"$output")" "$(jq -r '.["@timestamp"]' es.out)"
-	# With a cursor too.
+	# With a cursor too, cron runs stopped by --limit inside a page and
+	# inside the equal run: never a repeat or a miss.
 	run --separate-stderr es-fetch --es --building-blocks --state s.state --limit 1000
 	assert_success
+	echo "$output" >c1
+	run --separate-stderr es-fetch --es --building-blocks --state s.state --limit 730
+	assert_success
+	echo "$output" >c2
 	run --separate-stderr es-fetch --es --building-blocks --state s.state
 	assert_success
-	assert_equal "$(wc -l <<<"$output")" 1500
+	echo "$output" >c3
+	assert_equal "$(wc -l <c1) $(wc -l <c2) $(wc -l <c3)" '1000 730 770'
+	assert_equal "$(cat c1 c2 c3 | ids | sort)" "$(docs | jq -r ._id | sort)"
+	run --separate-stderr es-fetch --es --building-blocks --state s.state
+	assert_success
+	assert_output ''
 }
 
 @test "es-fetch --es: an expired point in time is a fatal error" {
