@@ -257,6 +257,31 @@ that is not JSON: 400 x_content_parse_exception (reason UNVERIFIED).
         "."); a write to an alias goes to its backing index. Documents
         without _id get a 20-character id.
         Injected item failures: see POST /__elastic/bulk_failures.
+        Count-only (setting elastic_bulk_count_only true; for benchmarks,
+        whose clients would otherwise measure the simulator's parsing and
+        storing): the request-level checks and errors above are the same
+        (auth, Content-Type, empty body, final newline, every action line a
+        JSON object holding one of create, delete, index, update with known
+        meta parameters, update bodies, a missing index), and so are the
+        item failures for a missing _id, a bad index name, injected rules
+        and a source line that is not, once stripped, non-empty text from
+        "{" to "}". What is skipped: index and create source lines are not
+        parsed as JSON (so an invalid document inside braces passes), not
+        mapped and not stored; ids are not remembered (a repeated create
+        _id is created again). Accepted index and create items answer
+        result "created", status 201, _version 1, the given or a generated
+        20-character _id and a _seq_no counting the index's counted
+        documents from 0, and add one to the index's count in GET
+        /__elastic/bulk_counts (an alias counts under its write index).
+        update and delete items fail with 400 illegal_argument_exception
+        "[update] is not supported by the soarutils simulator with
+        elastic_bulk_count_only". A body made only of the action lines
+        {"create":{}} or {"index":{}}, each followed by a line starting
+        with "{" and ending with "}", with no blank line and no bulk
+        failure rule, takes a path where the documents are not copied and
+        the answer is written from a template (about 200,000 documents of
+        2.5 KB a second in the handler); any other body is planned as above
+        and answered item by item.
 
 THE ALERTS INDICES (API.md 1)
 
@@ -354,6 +379,10 @@ like every vendor route, so filter /_sim/requests by path)
         {"ok": true, "index", "ids": [...]}; 400 on a mapping conflict.
     GET  /__elastic/indices  [{"index", "aliases", "docs", "hidden",
         "uuid"}].
+    GET|DELETE /__elastic/bulk_counts
+        {"<index>": N}: the documents _bulk accepted per index while
+        elastic_bulk_count_only was true (none stored). DELETE clears the
+        counts; /_sim/reset does too.
 
 SETTINGS (POST /_sim/state/NAME, i.e. sim_set NAME JSON; /_sim/reset clears)
 
@@ -365,6 +394,9 @@ SETTINGS (POST /_sim/state/NAME, i.e. sim_set NAME JSON; /_sim/reset clears)
     elastic_now                  ISO time or epoch ms: the clock for "now"
                                  in date math, status timestamps and the
                                  seed's "start" (default: the real clock).
+    elastic_bulk_count_only      true: _bulk checks each request's framing
+                                 and counts documents without parsing or
+                                 storing them (see _bulk; for benchmarks).
 
 FAULTS: the simulator's fault table (POST /_sim/faults, tests/sim/simlib/
 faults.py) applies to every route here before this module runs, e.g.
@@ -387,6 +419,7 @@ import fnmatch
 import gc
 import hashlib
 import json
+import os
 import threading
 import time
 from urllib.parse import unquote
@@ -489,6 +522,9 @@ SPACES = Spaces()
 # Injected failures, guarded by STORE.lock.
 BULK_RULES = []
 CONFLICTS = {}
+# Documents accepted per index under elastic_bulk_count_only, guarded by
+# STORE.lock.
+BULK_COUNTS = {}
 
 
 def seed_space(params):
@@ -1188,6 +1224,8 @@ def default_reason(etype, name, doc_id):
 
 
 def do_bulk(req, target):
+    if state.get("elastic_bulk_count_only") is True:
+        return count_only_bulk(req, target)
     started = time.monotonic()
     plan = store.parse_bulk(req.body, target)
     refresh = req.query.get("refresh") in ("", "true")
@@ -1196,6 +1234,149 @@ def do_bulk(req, target):
     return es_answer(req, 200, {
         "took": int((time.monotonic() - started) * 1000), "errors": errors,
         "items": items})
+
+
+# --- _bulk under the setting elastic_bulk_count_only ------------------------
+
+# The action lines a plain body is made of (es-index without --id, the
+# bench's curl chunks): taken as they are, without parsing them as JSON.
+PLAIN_ACTIONS = {b'{"create":{}}': "create", b'{"index":{}}': "index",
+                 b'{"create": {}}': "create", b'{"index": {}}': "index"}
+SHARDS_JSON = json.dumps(store.SHARDS, separators=(",", ":"))
+
+
+def plain_bulk(body, target):
+    """The action lines of a body whose every action line is one of
+    PLAIN_ACTIONS, each followed by a line that starts with "{" and ends
+    with "}", with no blank line and a newline at the end; None for any
+    other body.
+
+    The source lines are neither split out nor copied: bytes.find, which
+    runs in C, jumps from one line break to the next, and only the first
+    and last byte of each source line are looked at."""
+    if not target:
+        return None
+    actions = []
+    append = actions.append
+    find = body.find
+    pos, end = 0, len(body)
+    while pos < end:
+        nl = find(b"\n", pos)
+        if nl < 0:
+            return None
+        append(body[pos:nl])
+        src = nl + 1
+        pos = find(b"\n", src) + 1
+        if not pos or body[src] != 0x7b or body[pos - 2] != 0x7d:
+            return None
+    if not actions or not set(actions) <= PLAIN_ACTIONS.keys():
+        return None
+    return actions
+
+
+def plain_items(actions, name, first_seq_no, refresh):
+    """The items of a plain body's answer, as JSON text: every document
+    created with a generated 20-character _id and the _seq_no counted on
+    from first_seq_no."""
+    ids = base64.urlsafe_b64encode(os.urandom(15 * len(actions))).decode()
+    quoted = json.dumps(name, ensure_ascii=False)
+    heads = {line: f'{{"{op}":{{"_index":{quoted},"_id":"'
+             for line, op in PLAIN_ACTIONS.items()}
+    mid = f'","_version":1,"result":"created","_shards":{SHARDS_JSON},' \
+          '"_seq_no":'
+    tail = ',"_primary_term":1,"status":201' + \
+        (',"forced_refresh":true}}' if refresh else "}}")
+    return ",".join([f"{heads[a]}{ids[20 * k:20 * k + 20]}{mid}"
+                     f"{first_seq_no + k}{tail}"
+                     for k, a in enumerate(actions)])
+
+
+def looks_like_object(source):
+    text = source.strip()
+    return text[:1] == b"{" and text[-1:] == b"}"
+
+
+def count_only_item(position, op, meta, source, target, refresh):
+    """One planned bulk item under elastic_bulk_count_only: its answer,
+    counting it in BULK_COUNTS when it is accepted. Runs under
+    STORE.lock."""
+    name = str(meta.get("_index") or target)
+    doc_id = meta.get("_id")
+    if doc_id is not None:
+        doc_id = str(doc_id)
+    elif op in ("index", "create"):
+        doc_id = store.new_id()
+
+    def failed(status, error):
+        out = {"_index": name}
+        if doc_id is not None:
+            out["_id"] = doc_id
+        out["status"] = status
+        out["error"] = error
+        return out
+
+    if doc_id is None:
+        return failed(400, {"type": "action_request_validation_exception",
+                            "reason": "Validation Failed: 1: id is "
+                                      "missing;"})
+    problem = store.check_index_name(name)
+    if problem:
+        return failed(400, {"type": "invalid_index_name_exception",
+                            "reason": problem, "index_uuid": "_na_",
+                            "index": name})
+    injected = bulk_inject(position, op, name, doc_id)
+    index = STORE.write_index(name)
+    if index is not None:
+        name = index.name
+    if injected is not None:
+        return failed(*injected)
+    if op not in ("index", "create"):
+        return failed(400, {"type": "illegal_argument_exception",
+                            "reason": f"[{op}] is not supported by the "
+                                      "soarutils simulator with "
+                                      "elastic_bulk_count_only"})
+    if not looks_like_object(source):
+        # The line is parsed only to give the error _bulk gives.
+        _, error = store.parse_source(source, name, store.index_uuid(name))
+        if error is not None:
+            return failed(400, error)
+    seq_no = BULK_COUNTS.get(name, 0)
+    BULK_COUNTS[name] = seq_no + 1
+    item = {"_index": name, "_id": doc_id, "_version": 1,
+            "result": "created", "_shards": dict(store.SHARDS),
+            "_seq_no": seq_no, "_primary_term": 1, "status": 201}
+    if refresh:
+        item["forced_refresh"] = True
+    return item
+
+
+def count_only_bulk(req, target):
+    started = time.monotonic()
+    refresh = req.query.get("refresh") in ("", "true")
+    actions = plain_bulk(req.body, target)
+    if actions is None or BULK_RULES or store.check_index_name(target):
+        plan = store.parse_bulk(req.body, target)
+        with STORE.lock:
+            items = [{op: count_only_item(position, op, meta, source, target,
+                                          refresh)}
+                     for position, (_, op, meta, source) in
+                     enumerate(plan, 1)]
+        errors = any("error" in item[op] for item in items for op in item)
+        return es_answer(req, 200, {
+            "took": int((time.monotonic() - started) * 1000),
+            "errors": errors, "items": items})
+    with STORE.lock:
+        index = STORE.write_index(target)
+        name = index.name if index is not None else target
+        first = BULK_COUNTS.get(name, 0)
+        BULK_COUNTS[name] = first + len(actions)
+    items = plain_items(actions, name, first, refresh)
+    took = int((time.monotonic() - started) * 1000)
+    data = f'{{"took":{took},"errors":false,"items":[{items}]}}'
+    if req.query.get("filter_path") or \
+            req.query.get("pretty") in ("", "true"):
+        return es_answer(req, 200, json.loads(data))
+    return 200, es_headers(), data.encode()
 
 
 @es_route("POST,PUT", r"/_bulk")
@@ -1486,6 +1667,14 @@ def control_docs(req):
                      "count": len(docs), "docs": docs}
 
 
+@control("GET,DELETE", r"/__elastic/bulk_counts")
+def control_bulk_counts(req):
+    with STORE.lock:
+        if req.method == "DELETE":
+            BULK_COUNTS.clear()
+        return 200, {}, dict(BULK_COUNTS)
+
+
 @control("GET", r"/__elastic/indices")
 def control_indices(req):
     with STORE.lock:
@@ -1505,4 +1694,5 @@ def reset():
         SPACES.late.clear()
         BULK_RULES.clear()
         CONFLICTS.clear()
+        BULK_COUNTS.clear()
         _ready = False

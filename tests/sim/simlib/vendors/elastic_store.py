@@ -60,11 +60,16 @@ class Doc:
         self.cache = None
 
 
+def index_uuid(name):
+    """The uuid of the index name: the same for the same name."""
+    return base64.urlsafe_b64encode(
+        hashlib.sha256(name.encode()).digest()[:16]).decode()[:22]
+
+
 class Index:
     def __init__(self, name, kinds=None, hidden=False):
         self.name = name
-        self.uuid = base64.urlsafe_b64encode(
-            hashlib.sha256(name.encode()).digest()[:16]).decode()[:22]
+        self.uuid = index_uuid(name)
         self.hidden = hidden
         self.docs = {}
         self.kinds = {}
@@ -825,6 +830,25 @@ def shard_error(etype, reason, index_name, uuid, **extra):
     return error
 
 
+def parse_source(source, index_name, uuid):
+    """(document, None) for a source line holding a JSON object, else
+    (None, the item's error, whose status is 400)."""
+    try:
+        doc = json.loads(source)
+    except ValueError as exc:
+        return None, shard_error(
+            "mapper_parsing_exception", "failed to parse", index_name, uuid,
+            caused_by={"type": "json_parse_exception", "reason": str(exc)})
+    if not isinstance(doc, dict):
+        return None, shard_error(
+            "mapper_parsing_exception", "failed to parse", index_name, uuid,
+            caused_by={"type": "not_x_content_exception",
+                       "reason": "Compressor detection can only be called "
+                                 "on some xcontent bytes or compressed "
+                                 "xcontent bytes"})
+    return doc, None
+
+
 def run_bulk(plan, default_index, inject, refresh=False):
     """Execute a parsed bulk request in order; returns (errors, items).
     inject(position, op, index name, id) gives (status, error) to fail an
@@ -966,21 +990,9 @@ def bulk_item(op, op_done, name, doc_id, meta, source, position, inject):
         return done(doc, "created" if created else "updated",
                     201 if created else 200)
 
-    try:
-        new_source = json.loads(source)
-    except ValueError as exc:
-        return failed(400, shard_error(
-            "mapper_parsing_exception", "failed to parse", index.name,
-            index.uuid, caused_by={"type": "json_parse_exception",
-                                   "reason": str(exc)}))
-    if not isinstance(new_source, dict):
-        return failed(400, shard_error(
-            "mapper_parsing_exception", "failed to parse", index.name,
-            index.uuid, caused_by={"type": "not_x_content_exception",
-                                   "reason": "Compressor detection can only "
-                                             "be called on some xcontent "
-                                             "bytes or compressed xcontent "
-                                             "bytes"}))
+    new_source, error = parse_source(source, index.name, index.uuid)
+    if error is not None:
+        return failed(400, error)
     if op_done == "create" and old is not None:
         return failed(409, shard_error(
             "version_conflict_engine_exception",
