@@ -30,6 +30,7 @@ enum {
 	OPT_AS,
 	OPT_UNORDERED,
 	OPT_WHEN,
+	OPT_READ_AHEAD,
 };
 
 static const struct cli_opt options[] = {
@@ -50,6 +51,8 @@ static const struct cli_opt options[] = {
          "engines for a suspicious verdict (default 1)"},
         {"as", OPT_AS, "KEY", "name of the added key (default vt)"},
         {"unordered", OPT_UNORDERED, NULL, "write events as soon as ready"},
+        {"read-ahead", OPT_READ_AHEAD, "SIZE",
+         "input spooled ahead, lookups started (default 256M; 0: none)"},
         CLI_OPT_REJECT,
         CLI_OPT_MAX_LINE,
         CLI_OPT_LINE_BUFFERED,
@@ -67,6 +70,7 @@ struct vt {
 	const char *field, *when, *cache_path, *key;
 	long long jobs, mal, sus;
 	long ttl, neg_ttl;
+	size_t read_ahead;
 	int unordered;
 	char *apikey, *base;
 	struct jqx *jq;
@@ -153,6 +157,12 @@ parse_args(struct vt *v, int argc, char **argv)
 			break;
 		case OPT_UNORDERED:
 			v->unordered = 1;
+			break;
+		case OPT_READ_AHEAD:
+			if (cli_parse_size(arg, &v->read_ahead) < 0)
+				cli_usage_error(
+				        c, "--read-ahead: '%s' is not a size",
+				        arg);
 			break;
 		default:
 			cli_usage_error(c, "unhandled option");
@@ -685,7 +695,8 @@ main(int argc, char *argv[])
 	               .mal = 3,
 	               .sus = 1,
 	               .ttl = 86400,
-	               .neg_ttl = 3600};
+	               .neg_ttl = 3600,
+	               .read_ahead = (size_t)256 << 20};
 	struct enrich_ops ops = {
 	        .provider = "vt",
 	        .keys = vt_keys,
@@ -732,6 +743,7 @@ main(int argc, char *argv[])
 	}
 	ec.key = v.key;
 	ec.unordered = v.unordered;
+	ec.read_ahead = v.read_ahead;
 	/* Without --field or --when, keys() reads the line alone. */
 	ec.concurrent_keys = v.jq == NULL;
 	ec.ttl = v.ttl;

@@ -946,8 +946,8 @@ from_file(struct awscreds *ac, int which, const char *profile,
 
 /* Starts /bin/sh -c cmd with stdin from /dev/null (stdin is the tool's
  * event stream), stdout and stderr to outfd and errfd, and
- * SIGPIPE back to its default (tools ignore it).  Returns 0 with *pid, or
- * an errno value. */
+ * SIGPIPE and SIGXFSZ back to their defaults (tools ignore them).  Returns
+ * 0 with *pid, or an errno value. */
 static int
 spawn_sh(const struct awscreds *ac, const char *cmd, int outfd, int errfd,
          pid_t *pid)
@@ -968,6 +968,7 @@ spawn_sh(const struct awscreds *ac, const char *cmd, int outfd, int errfd,
 	sigemptyset(&none);
 	sigemptyset(&dfl);
 	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGXFSZ);
 	posix_spawnattr_setsigmask(&sa, &none);
 	posix_spawnattr_setsigdefault(&sa, &dfl);
 	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK |

@@ -385,6 +385,10 @@ cli_hygiene(void)
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (ulimit -f) makes a write fail with EFBIG,
+	 * reported like any write error, instead of killing the tool with
+	 * events in hand. */
+	signal(SIGXFSZ, SIG_IGN);
 }
 
 /* Parses an RFC 3339 time (Z or an offset; fraction optional) into

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,13 +14,17 @@
 #include "event.h"
 #include "json.h"
 
-#define QUEUE_MAX 16 /* batches */
 #define BATCH     (64 * 1024)
+#define QUEUE_MEM 16 /* batches queued in memory */
+/* Lookups started ahead of the window at most: beyond, a batch's lookups
+ * start when it is admitted. */
+#define PREFETCH_MAX 4096
 
 /* One input line made ready by the reader thread: checked, copied, its
  * lookups found.  Doing that work there puts the second core to use. */
 struct prep {
 	const char *line; /* trimmed, inside the batch's data */
+	size_t loff;      /* line - data, to find it again after the spool */
 	size_t len, lineno;
 	size_t koff, nkeys; /* its lookups: records in the batch's keys */
 	jv error;       /* invalid, or why the tool cannot handle the event */
@@ -54,6 +59,12 @@ struct item {
 	struct prep *v;
 	struct buf keys; /* every event's lookups, as struct krec records */
 	size_t n, next;  /* next: the main loop's cursor */
+	int prefetched;  /* its lookups were started (main thread only) */
+	/* Spooled: data, v and keys are in the spool file at spool_off
+	 * (data NULL, v NULL); keys stays in memory until prefetched. */
+	int spooled;
+	off_t spool_off;
+	size_t datalen, spool_len;
 	struct item *next_item;
 };
 
@@ -69,7 +80,13 @@ struct queue {
 	size_t turn;         /* the batch that publishes next */
 	int done_reading;    /* under rmu: end of input or an error */
 	struct item *head, *tail;
-	size_t n;
+	size_t nmem;       /* batches queued in memory (at most QUEUE_MEM) */
+	size_t nspool;     /* batches in the spool file, or being written */
+	off_t spool_end;   /* where the next spooled batch goes */
+	size_t nspool_new; /* spooled batches whose lookups wait to start */
+	int spool_failed;  /* a write failed: no more spooling */
+	size_t nspooled;   /* batches ever spooled */
+	off_t spool_peak;  /* the spool file's largest size */
 	int eof, err, stop;
 	size_t nrejected; /* lines the reader rejected */
 	int wake[2];      /* a byte in wake[1] wakes the main loop */
@@ -126,7 +143,9 @@ struct engine {
 	struct queue q;
 	struct ndjson_reader *reader;
 	int cache_warned;
+	int spool_fd;         /* the spool file, or -1 */
 	struct buf line, val; /* emit()'s, kept between events */
+	struct item *pf_last; /* the last batch prefetched, while queued */
 };
 
 /* The reader thread: lines from fd 0 into the queue, over-long lines
@@ -136,7 +155,7 @@ item_free(struct item *it)
 {
 	if (it == NULL)
 		return;
-	for (size_t i = it->next; i < it->n; i++)
+	for (size_t i = it->next; it->v != NULL && i < it->n; i++)
 		jv_free(it->v[i].error);
 	free(it->v);
 	free(it->rej);
@@ -212,6 +231,7 @@ prepare_batch(struct engine *en, struct buf *b, size_t first)
 		}
 		pr = &it->v[it->n];
 		pr->line = line;
+		pr->loff = (size_t)(line - it->data);
 		pr->len = n;
 		pr->lineno = lineno;
 		ks = (struct enrich_keys){.arena = &it->keys,
@@ -277,7 +297,7 @@ publish(struct engine *en, struct item *it)
 		item_free(it); /* nothing but rejects */
 		return 0;
 	}
-	while (q->n >= QUEUE_MAX && !q->stop)
+	while (!it->spooled && q->nmem >= QUEUE_MEM && !q->stop)
 		pthread_cond_wait(&q->room, &q->mu);
 	if (q->stop) {
 		item_free(it);
@@ -288,7 +308,149 @@ publish(struct engine *en, struct item *it)
 	else
 		q->head = it;
 	q->tail = it;
-	q->n++;
+	if (!it->spooled)
+		q->nmem++;
+	return 0;
+}
+
+/* Writes the three pieces at off, however many calls it takes.  Returns
+ * 0, or -1 with errno. */
+static ssize_t
+pwritev_all(int fd, struct iovec iov[3], off_t off)
+{
+	int i = 0;
+
+	while (i < 3) {
+		ssize_t w = pwritev(fd, iov + i, 3 - i, off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		off += w;
+		while (i < 3 && (size_t)w >= iov[i].iov_len)
+			w -= (ssize_t)iov[i++].iov_len;
+		if (i < 3) {
+			iov[i].iov_base = (char *)iov[i].iov_base + w;
+			iov[i].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* On a reader thread: when the batches in memory fill their share, moves
+ * a batch's bytes to the spool file and keeps only its lookups, so that
+ * prefetch() can start them long before the window reaches the batch
+ * while memory stays small.  Not for a batch with rejected lines or failed
+ * events (their reports and errors live in memory), nor when the lookups
+ * of many spooled batches wait to start (prefetch() is held back: reading
+ * further ahead would gain nothing).  A failed write keeps the batch in
+ * memory and ends spooling for the run. */
+static void
+spool(struct engine *en, struct item *it)
+{
+	struct queue *q = &en->q;
+	size_t vlen = it->n * sizeof(*it->v), len;
+	struct iovec iov[3];
+	off_t off = 0;
+	ssize_t w;
+	int ok, err;
+
+	if (en->spool_fd < 0 || it->nrej > 0)
+		return;
+	for (size_t i = 0; i < it->n; i++)
+		if (jv_is_valid(it->v[i].error))
+			return;
+	it->datalen = it->v[it->n - 1].loff + it->v[it->n - 1].len;
+	len = it->datalen + vlen + it->keys.len;
+	pthread_mutex_lock(&q->mu);
+	ok = !q->spool_failed && q->nmem >= QUEUE_MEM &&
+	     q->nspool_new < QUEUE_MEM * 4 &&
+	     (size_t)q->spool_end + len <= en->cfg->read_ahead;
+	if (ok) {
+		off = q->spool_end;
+		q->spool_end += (off_t)len;
+		q->nspool++;
+	}
+	pthread_mutex_unlock(&q->mu);
+	if (!ok)
+		return;
+	iov[0] = (struct iovec){it->data, it->datalen};
+	iov[1] = (struct iovec){it->v, vlen};
+	iov[2] = (struct iovec){it->keys.data, it->keys.len};
+	w = pwritev_all(en->spool_fd, iov, off);
+	err = errno;
+	pthread_mutex_lock(&q->mu);
+	if (w < 0) {
+		q->nspool--;
+		if (!q->spool_failed)
+			log_msg(en->cfg->log, LOG_WARN, 0, NULL,
+			        "spool file: %s; reading ahead in memory only",
+			        strerror(err));
+		q->spool_failed = 1;
+	} else {
+		q->nspool_new++;
+		q->nspooled++;
+		if (q->spool_end > q->spool_peak)
+			q->spool_peak = q->spool_end;
+		free(it->data);
+		free(it->v);
+		it->data = NULL;
+		it->v = NULL;
+		it->spooled = 1;
+		it->spool_off = off;
+		it->spool_len = len;
+	}
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Reads a spooled batch back.  Returns 0, or -1 (logged) on a read error
+ * or ENOMEM. */
+static int
+unspool(struct engine *en, struct item *it)
+{
+	struct queue *q = &en->q;
+	size_t vlen = it->n * sizeof(*it->v), klen, got = 0;
+	char *b = malloc(it->spool_len);
+	ssize_t r = 0;
+
+	while (b != NULL && got < it->spool_len &&
+	       (r = pread(en->spool_fd, b + got, it->spool_len - got,
+	                  it->spool_off + (off_t)got)) > 0)
+		got += (size_t)r;
+	if (b == NULL || got < it->spool_len ||
+	    (it->v = malloc(vlen)) == NULL) {
+		log_msg(en->cfg->log, LOG_ERROR, 0, NULL, "spool file: %s",
+		        b == NULL || got == it->spool_len ? strerror(ENOMEM)
+		        : r < 0                           ? strerror(errno)
+		                                          : "short read");
+		free(b);
+		return -1;
+	}
+	memcpy(it->v, b + it->datalen, vlen);
+	klen = it->spool_len - it->datalen - vlen;
+	if (it->keys.len == 0 && klen > 0 &&
+	    buf_append(&it->keys, b + it->datalen + vlen, klen) < 0) {
+		log_msg(en->cfg->log, LOG_ERROR, 0, NULL, "spool file: %s",
+		        strerror(ENOMEM));
+		free(b);
+		return -1;
+	}
+	it->data = b;
+	for (size_t i = 0; i < it->n; i++)
+		it->v[i].line = b + it->v[i].loff;
+	it->spooled = 0;
+	pthread_mutex_lock(&q->mu);
+	if (--q->nspool == 0 && q->spool_end > 0) {
+		/* Empty: the next batch goes to the start again. */
+		q->spool_end = 0;
+		if (ftruncate(en->spool_fd, 0) < 0)
+			q->spool_failed = 1;
+	}
+	pthread_mutex_unlock(&q->mu);
 	return 0;
 }
 
@@ -358,6 +520,8 @@ reader_main(void *arg)
 		}
 		pthread_mutex_unlock(&q->rmu);
 		it = prepare_batch(en, &b, first);
+		if (it != NULL && it->n > 0)
+			spool(en, it);
 		pthread_mutex_lock(&q->mu);
 		if (wait_turn(q, seq) < 0 || q->eof) {
 			/* Stopped, or a reader failed: this batch is past
@@ -400,12 +564,24 @@ queue_pop(struct queue *q, int *eof)
 		if (q->head == NULL)
 			q->tail = NULL;
 		/* room also carries turns: every waiter must see it. */
-		if (q->n-- == QUEUE_MAX)
+		if (!it->spooled && q->nmem-- == QUEUE_MEM)
 			pthread_cond_broadcast(&q->room);
 	}
 	*eof = it == NULL && q->eof;
 	pthread_mutex_unlock(&q->mu);
 	return it;
+}
+
+/* Returns 1 when a batch is queued. */
+static int
+queue_ready(struct queue *q)
+{
+	int r;
+
+	pthread_mutex_lock(&q->mu);
+	r = q->head != NULL;
+	pthread_mutex_unlock(&q->mu);
+	return r;
 }
 
 static uint64_t
@@ -682,6 +858,89 @@ wait_on(struct entry *e, struct ev *ev)
 	return 0;
 }
 
+/* Starts the lookups of a batch before its events are admitted, so that
+ * requests go out as soon as its lines are read, not when the window
+ * reaches them: an event at the head waiting on its answer no longer
+ * holds back the discovery of the indicators behind it.  Returns 0, or
+ * -1 on ENOMEM. */
+static int
+prefetch_item(struct engine *en, struct item *it)
+{
+	/* Every lookup of the batch, in input order (a failed event has
+	 * none). */
+	const char *rec = it->keys.data, *end = rec + it->keys.len;
+
+	it->prefetched = 1;
+	while (rec < end && !en->stopped) {
+		const char *type = rec + sizeof(struct krec);
+		struct krec k;
+
+		memcpy(&k, rec, sizeof(k));
+		rec += krec_size(k.tlen, k.vlen);
+		if (lookup(en, type, type + k.tlen + 1, k.hash) == NULL)
+			return -1;
+	}
+	if (it->spooled) {
+		/* The spool has them for admit(). */
+		buf_free(&it->keys);
+		pthread_mutex_lock(&en->q.mu);
+		en->q.nspool_new--;
+		pthread_mutex_unlock(&en->q.mu);
+	}
+	return 0;
+}
+
+/* Prefetches the batches queued since the last call, in input order.
+ * Only this thread takes batches out of the queue or frees them; the
+ * readers only append, so the links read here were all written before
+ * the tail was read under the lock. */
+static int
+prefetch(struct engine *en)
+{
+	struct item *it, *last;
+
+	if (en->stopped)
+		return 0;
+	pthread_mutex_lock(&en->q.mu);
+	it = en->pf_last ? en->pf_last->next_item : en->q.head;
+	last = en->q.tail;
+	pthread_mutex_unlock(&en->q.mu);
+	while (it != NULL && !en->stopped &&
+	       http_pending(en->http) < PREFETCH_MAX) {
+		if (!it->prefetched && prefetch_item(en, it) < 0)
+			return -1;
+		en->pf_last = it;
+		if (it == last)
+			break;
+		it = it->next_item;
+	}
+	return 0;
+}
+
+/* Takes the next batch to admit, read back from the spool, its lookups
+ * started.  Returns it, or NULL when none is queued (*eof set at the
+ * end); *nomem set on ENOMEM or a spool read error. */
+static struct item *
+take(struct engine *en, int *eof, int *nomem)
+{
+	struct item *it = queue_pop(&en->q, eof);
+
+	if (it == NULL)
+		return NULL;
+	if (it == en->pf_last)
+		en->pf_last = NULL;
+	if (it->spooled && !it->prefetched) {
+		pthread_mutex_lock(&en->q.mu);
+		en->q.nspool_new--;
+		pthread_mutex_unlock(&en->q.mu);
+	}
+	if (it->spooled && unspool(en, it) < 0)
+		*nomem = 1;
+	else if (!it->prefetched && !en->stopped && prefetch_item(en, it) < 0)
+		*nomem = 1;
+	return it;
+}
+
 /* Adds a prepared event to the window (taking its line and lookups) and
  * starts or joins its lookups.  Returns 0, or -1 on ENOMEM. */
 static int
@@ -923,6 +1182,34 @@ drain_wake(int fd)
 		;
 }
 
+/* Opens an unlinked spool file in $TMPDIR, else /var/tmp (on disk where
+ * /tmp is memory).  Returns its descriptor, or -1 (said at -v): the run
+ * reads ahead in memory only. */
+static int
+spool_open(const struct log *log)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	int fd;
+
+	if (dir == NULL || *dir == '\0')
+		dir = "/var/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 &&
+	    (size_t)snprintf(path, sizeof(path), "%s/soarutils-spool.XXXXXX",
+	                     dir) < sizeof(path)) {
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(path);
+	}
+	if (fd < 0)
+		log_msg(log, LOG_INFO, 0, NULL,
+		        "no spool file in %s (%s): reading ahead in memory "
+		        "only",
+		        dir, strerror(errno));
+	return fd;
+}
+
 int
 enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
            void *ctx, struct http *http, struct cache *cache,
@@ -952,6 +1239,7 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 	                      .cache = cache,
 	                      .res = res,
 	                      .reject_fd = -1};
+	en->spool_fd = cfg->read_ahead > 0 ? spool_open(cfg->log) : -1;
 	pthread_mutex_init(&en->q.mu, NULL);
 	pthread_mutex_init(&en->q.rmu, NULL);
 	pthread_cond_init(&en->q.room, NULL);
@@ -976,11 +1264,17 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 		 * once it must end, only the rest of the batch already taken
 		 * (its lookups answered with the stop result), so that the
 		 * loop can finish. */
+		if (prefetch(en) < 0)
+			goto fail;
 		while (!res->epipe && en->nwindow < window) {
+			int nomem = 0;
+
 			if (cur == NULL &&
 			    (en->fatal ||
-			     (cur = queue_pop(&en->q, &eof)) == NULL))
+			     (cur = take(en, &eof, &nomem)) == NULL))
 				break;
+			if (nomem)
+				goto fail;
 			if (cur->next < cur->n &&
 			    admit(en, cur, &cur->v[cur->next++]) < 0)
 				goto fail;
@@ -993,6 +1287,11 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 			goto fail;
 		if (res->epipe)
 			break;
+		/* Emitting made room and batches wait: no sleep (the readers
+		 * may be done, with nobody left to wake the loop). */
+		if (en->nwindow < window && !en->fatal &&
+		    (cur != NULL || queue_ready(&en->q)))
+			continue;
 		if ((eof || en->fatal) && cur == NULL && en->head == NULL &&
 		    http_pending(http) == 0)
 			break;
@@ -1069,6 +1368,11 @@ out:
 			}
 		pthread_mutex_lock(&en->q.mu);
 		res->nfailed += en->q.nrejected;
+		if (en->q.nspooled > 0)
+			log_msg(cfg->log, LOG_INFO, 0, NULL,
+			        "read ahead: %zu batches through the spool "
+			        "file, %.1f MB at most",
+			        en->q.nspooled, (double)en->q.spool_peak / 1e6);
 		pthread_mutex_unlock(&en->q.mu);
 	}
 	while (en->head != NULL) {
@@ -1093,6 +1397,8 @@ out:
 		return -1;
 	if (en->reject_fd >= 0)
 		close(en->reject_fd);
+	if (en->spool_fd >= 0)
+		close(en->spool_fd);
 	ndjson_reader_free(en->reader);
 	if (en->q.wake[0] > 0) {
 		close(en->q.wake[0]);

@@ -7,6 +7,10 @@
  *
  *   - events leave in input order (or as soon as ready with unordered),
  *     held in a bounded window so memory stays constant;
+ *   - lookups start as soon as their lines are read, up to read_ahead
+ *     bytes ahead of the window (kept in an unlinked spool file), so an
+ *     event at the head waiting on an answer does not hold back the
+ *     requests of the events behind it;
  *   - a lookup is made once per run: every event waiting on the same
  *     indicator is served by one request (in-run dedup), and answers come
  *     from and go to the persistent cache (lib/cache) first;
@@ -102,6 +106,8 @@ struct enrich_config {
 	int unordered;
 	int concurrent_keys; /* keys() may run on two threads at once */
 	size_t window;       /* events held at most (default 4096) */
+	size_t read_ahead;   /* bytes of input kept in the spool file ahead of
+	                        the window, lookups started (0: none) */
 	long ttl;            /* seconds an answer is cached */
 	long negative_ttl;   /* seconds a "not found" is cached */
 	int line_buffered;

@@ -792,6 +792,62 @@ vt-enrich: error: line 6: column 6: unexpected end of line (truncated value?); r
 	assert_equal "$(cmp want-err.txt got-err.txt && echo same)" same
 	assert_equal "$(paths | wc -l)" 3
 }
+# spread N: N events of about 300 bytes whose related.ip are 300 public
+# addresses, each first seen all along the input (8.8.K.J, K = i % 300).
+spread() {
+	awk -v n="$1" 'BEGIN {
+		pad = sprintf("%0200d", 0)
+		for (i = 1; i <= n; i++)
+			printf "{\"n\":%d,\"pad\":\"%s\",\"related\":{\"ip\":[\"8.8.%d.%d\"]}}\n",
+				i, pad, (i * 7919) % 300 % 250, (i * 7919) % 300 / 250 + 1
+	}'
+}
+
+@test "vt-enrich: reads ahead through a spool file, lookups started early, output unchanged" {
+	# 14000 events: more than the window and the batches kept in memory,
+	# while the head waits on answers 200 ms away.
+	spread 14000 >in.ndjson
+	sim_fault '{"path": "^/api/v3/", "latency_ms": 200}'
+	run --separate-stderr enrich --cache none --jobs 32 -v <in.ndjson
+	assert_success
+	echo "$output" >spooled.out
+	[[ $stderr =~ "read ahead: "([0-9]+)" batches through the spool file" ]]
+	[ "${BASH_REMATCH[1]}" -gt 5 ]
+	# Each address once.
+	assert_equal "$(paths)" \
+		"$(jq -r '.related.ip[0]' in.ndjson | sort -u | sed 's|^|/api/v3/ip_addresses/|' | sort)"
+	# Every event once, in input order, the same bytes as without reading
+	# ahead.
+	assert_equal "$(jq -r .n spooled.out | cmp - <(seq 14000) && echo same)" same
+	_sim_call DELETE /_sim/requests >/dev/null
+	run --separate-stderr enrich --cache none --jobs 32 -v --read-ahead 0 <in.ndjson
+	assert_success
+	[[ $stderr != *"spool file"* ]]
+	assert_equal "$(cmp spooled.out - <<<"$output" && echo same)" same
+	assert_equal "$(paths | wc -l)" "$(jq -r '.related.ip[0]' in.ndjson | sort -u | wc -l)"
+}
+
+@test "vt-enrich: a spool file that cannot be made or written: read ahead in memory only, nothing lost" {
+	spread 14000 >in.ndjson
+	sim_fault '{"path": "^/api/v3/", "latency_ms": 200}'
+	TMPDIR=$BATS_TEST_TMPDIR/none run --separate-stderr enrich --cache none --jobs 32 -v <in.ndjson
+	assert_success
+	[[ $stderr == *"no spool file in $BATS_TEST_TMPDIR/none (No such file or directory): reading ahead in memory only"* ]]
+	assert_equal "$(jq -r .n <<<"$output" | cmp - <(seq 14000) && echo same)" same
+	# Writes past a file size limit (128 KB) fail: said once, and the run
+	# goes on without the spool.
+	mkdir spool
+	run --separate-stderr bash -c '(ulimit -f 128; TMPDIR=$PWD/spool exec vt-enrich --rate 0 --cache none --jobs 32 -v <in.ndjson) | cat >out.ndjson'
+	assert_success
+	assert_equal "$(grep -c 'spool file: File too large; reading ahead in memory only' <<<"$stderr")" 1
+	assert_equal "$(jq -r .n out.ndjson | cmp - <(seq 14000) && echo same)" same
+	# Unlinked: nothing is left behind.
+	assert_equal "$(ls -A spool)" ''
+	run vt-enrich --read-ahead lots </dev/null
+	assert_failure 2
+	[[ $output == *"--read-ahead: 'lots' is not a size"* ]]
+}
+
 @test "vt-enrich: standard input that is a directory is a usage error" {
 	run --separate-stderr enrich <.
 	refute_crash
