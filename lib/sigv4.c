@@ -734,9 +734,14 @@ ctx_run(struct ctx *x, const struct sigv4_request *r,
 	}
 	x->token = nonempty(c->token) ? c->token : NULL;
 	x->signed_token = r->token_unsigned ? NULL : x->token;
-	if (gmtime_r(&r->now, &tm) == NULL ||
-	    strftime(x->amz_date, sizeof(x->amz_date), "%Y%m%dT%H%M%SZ", &tm) !=
-	            16) {
+	/* Not strftime(3): it reads the time zone file, a cost at start-up
+	 * for a UTC stamp. */
+	if (gmtime_r(&r->now, &tm) == NULL || tm.tm_year < -1900 ||
+	    tm.tm_year > 9999 - 1900 ||
+	    snprintf(x->amz_date, sizeof(x->amz_date),
+	             "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900,
+	             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	             tm.tm_sec) != 16) {
 		soar_error_set(err, "input",
 		               "sigv4: signing time out of range");
 		return -1;
