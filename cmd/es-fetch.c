@@ -113,11 +113,9 @@ struct ef {
 
 /* A finished request, copied out of lib/http's callback. */
 struct reply {
-	int done, failed;
 	long status;
 	struct buf body;
 	struct soar_error err;
-	const char *what;
 };
 
 static void
@@ -372,26 +370,9 @@ bb_filter(const struct ef *f, jv must_not)
 	                                      "type"))));
 }
 
-static void
-on_reply(void *arg, const struct http_response *resp,
-         const struct soar_error *herr)
-{
-	struct reply *r = arg;
-
-	r->done = 1;
-	r->status = resp->status;
-	if (herr != NULL) {
-		es_error(r->what, resp, herr, &r->err);
-		r->failed = 1;
-	} else if (buf_append(&r->body, resp->body.data ? resp->body.data : "",
-	                      resp->body.len) < 0) {
-		soar_error_set(&r->err, "nomem", "out of memory");
-		r->failed = 1;
-	}
-}
-
-/* Sends one request and waits for its answer in r (body cleared first).
- * kibana selects Kibana's headers.  Returns 0, or -1 with r->err set. */
+/* Sends one request and waits for its answer in r (body replaced).
+ * kibana selects Kibana's headers; what names the request in messages.
+ * Returns 0, or -1 with r->err set. */
 static int
 call(struct ef *f, const char *method, int kibana, jv body, const char *what,
      struct reply *r)
@@ -399,25 +380,25 @@ call(struct ef *f, const char *method, int kibana, jv body, const char *what,
 	jv text = jv_is_valid(body) ? jv_dump_string(body, 0) : jv_invalid();
 	struct http_request req = {
 	        .method = method, .url = f->url.data, .idempotent = 1};
+	struct http_reply a;
+	int rc;
 
-	buf_clear(&r->body);
-	r->done = r->failed = 0;
-	r->what = what;
 	req.headers =
 	        es_headers(&f->es, kibana, "application/json", &req.nheaders);
 	if (jv_is_valid(text)) {
 		req.body = jv_string_value(text);
 		req.body_len = (size_t)jv_string_length_bytes(jv_copy(text));
 	}
-	if (http_submit(f->http, &req, NULL, on_reply, r) < 0) {
-		soar_error_set(&r->err, "nomem", "out of memory");
-		jv_free(text);
-		return -1;
-	}
+	rc = http_fetch(f->http, &req, NULL, &a);
 	jv_free(text);
-	while (!r->done)
-		http_poll(f->http, 1000, -1);
-	return r->failed ? -1 : 0;
+	buf_free(&r->body);
+	r->body = a.resp.body;
+	r->status = a.resp.status;
+	if (rc < 0 && strcmp(a.err.code, "nomem") == 0)
+		r->err = a.err;
+	else if (rc < 0)
+		es_error(what, &a.resp, &a.err, &r->err);
+	return rc;
 }
 
 /* Logs a failed request; refused credentials get a hint. */

@@ -704,35 +704,6 @@ parse_time(const char *s, time_t *out)
 /* ---- HTTP --------------------------------------------------------- */
 
 /* What one blocking request got. */
-struct fetch {
-	int done;
-	long status;
-	struct buf body;
-	struct soar_error err; /* code empty on success */
-};
-
-static void
-fetch_done(void *arg, const struct http_response *resp,
-           const struct soar_error *err)
-{
-	struct fetch *f = arg;
-
-	f->done = 1;
-	f->status = resp->status;
-	if (err != NULL)
-		f->err = *err;
-	if (resp->body.len > 0 &&
-	    buf_append(&f->body, resp->body.data, resp->body.len) != 0 &&
-	    err == NULL)
-		soar_error_set(&f->err, "nomem", "out of memory");
-}
-
-static void
-fetch_free(struct fetch *f)
-{
-	buf_wipe(&f->body);
-}
-
 /* The client for one kind of request, made on first use. */
 static struct http *
 net_client(struct awscreds *ac, enum net kind, struct soar_error *err)
@@ -778,29 +749,18 @@ net_client(struct awscreds *ac, enum net kind, struct soar_error *err)
 }
 
 /* Sends req and waits for its answer.  Returns 0 on a 2xx answer, or -1
- * with err set (from lib/http; f->status and f->body tell more).  Release
- * f with fetch_free either way. */
+ * with err set (from lib/http; f->resp tells more).  Release f with
+ * http_reply_free() either way. */
 static int
 fetch(struct awscreds *ac, enum net kind, const struct http_request *req,
-      http_retry_fn retry, struct fetch *f, struct soar_error *err)
+      http_retry_fn retry, struct http_reply *f, struct soar_error *err)
 {
 	struct http *h;
 
 	memset(f, 0, sizeof(*f));
 	if ((h = net_client(ac, kind, err)) == NULL)
 		return -1;
-	if (http_submit(h, req, retry, fetch_done, f) != 0) {
-		soar_error_set(err, "nomem", "out of memory");
-		return -1;
-	}
-	while (!f->done && http_pending(h) > 0)
-		http_poll(h, 1000, -1);
-	if (!f->done) {
-		soar_error_set(err, "network", "%s %s: no answer", req->method,
-		               req->url);
-		return -1;
-	}
-	if (f->err.code[0] != '\0') {
+	if (http_fetch(h, req, retry, f) < 0) {
 		*err = f->err;
 		return -1;
 	}
@@ -1279,7 +1239,7 @@ from_container(struct awscreds *ac, struct creds *out, struct soar_error *err)
 	struct buf url = BUF_INIT;
 	struct http_header hdr[1];
 	struct http_request req = {.method = "GET", .idempotent = 1};
-	struct fetch f;
+	struct http_reply f;
 	char *token = NULL;
 	int rc;
 
@@ -1298,15 +1258,15 @@ from_container(struct awscreds *ac, struct creds *out, struct soar_error *err)
 	if (fetch(ac, NET_CONTAINER, &req, NULL, &f, err) != 0) {
 		size_t n = strlen(err->message);
 
-		if (f.status == 401 || f.status == 403)
+		if (f.resp.status == 401 || f.resp.status == 403)
 			memcpy(err->code, "auth", sizeof("auth"));
 		snprintf(err->message + n, sizeof(err->message) - n,
 		         " (container credentials)");
-	} else if (json_creds("container credentials", &f.body, "Token", 0, out,
-	                      err) == 0) {
+	} else if (json_creds("container credentials", &f.resp.body, "Token", 0,
+	                      out, err) == 0) {
 		rc = 1;
 	}
-	fetch_free(&f);
+	http_reply_free(&f);
 out:
 	wipe_str(token);
 	buf_free(&url);
@@ -1376,7 +1336,7 @@ imds_token(struct awscreds *ac, const char *base, size_t bl, struct buf *token,
 	                           .idempotent = 1};
 	struct buf url = BUF_INIT;
 	struct soar_error e;
-	struct fetch f;
+	struct http_reply f;
 	int rc = -1;
 
 	if (buf_printf(&url, "%.*s/latest/api/token", (int)bl, base) != 0) {
@@ -1385,15 +1345,15 @@ imds_token(struct awscreds *ac, const char *base, size_t bl, struct buf *token,
 	}
 	req.url = url.data;
 	if (fetch(ac, NET_IMDS, &req, NULL, &f, &e) == 0) {
-		trim_buf(&f.body);
-		if (f.body.len > 0 && f.body.len <= TOKEN_MAX &&
-		    buf_puts(token, f.body.data) == 0)
+		trim_buf(&f.resp.body);
+		if (f.resp.body.len > 0 && f.resp.body.len <= TOKEN_MAX &&
+		    buf_puts(token, f.resp.body.data) == 0)
 			rc = 0;
 		else
 			soar_error_set(err, "credentials",
 			               "IMDS: PUT %s: unusable token",
 			               url.data);
-	} else if (f.status == 400) {
+	} else if (f.resp.status == 400) {
 		soar_error_set(err, "credentials",
 		               "IMDS: PUT %s: HTTP 400 (bad token request)",
 		               url.data);
@@ -1410,7 +1370,7 @@ imds_token(struct awscreds *ac, const char *base, size_t bl, struct buf *token,
 		          e.message);
 		rc = 0;
 	}
-	fetch_free(&f);
+	http_reply_free(&f);
 	buf_free(&url);
 	return rc;
 }
@@ -1428,7 +1388,7 @@ imds_role(struct awscreds *ac, const char *base, size_t bl,
 	struct http_request req = *proto;
 	struct buf url = BUF_INIT;
 	struct soar_error e;
-	struct fetch f;
+	struct http_reply f;
 	size_t n;
 	int rc = 0;
 
@@ -1439,20 +1399,20 @@ imds_role(struct awscreds *ac, const char *base, size_t bl,
 	req.url = url.data;
 	if (fetch(ac, NET_IMDS, &req, NULL, &f, &e) != 0) {
 		snprintf(why, whysz, "IMDS: %.200s%s", e.message,
-		         f.status == 404 ? " (no instance role)" : "");
+		         f.resp.status == 404 ? " (no instance role)" : "");
 	} else {
 		/* One role per instance profile: the first line. */
-		trim_buf(&f.body);
-		n = f.body.len > 0 ? strcspn(f.body.data, "\r\n") : 0;
-		if (n == 0 || n > 128 || strspn(f.body.data, allowed) != n)
+		trim_buf(&f.resp.body);
+		n = f.resp.body.len > 0 ? strcspn(f.resp.body.data, "\r\n") : 0;
+		if (n == 0 || n > 128 || strspn(f.resp.body.data, allowed) != n)
 			snprintf(why, whysz,
 			         "IMDS: no usable instance role name");
-		else if (buf_append(role, f.body.data, n) != 0)
+		else if (buf_append(role, f.resp.body.data, n) != 0)
 			rc = -1;
 		else
 			rc = 1;
 	}
-	fetch_free(&f);
+	http_reply_free(&f);
 	buf_free(&url);
 	if (rc < 0)
 		soar_error_set(err, "nomem", "out of memory");
@@ -1471,7 +1431,7 @@ from_imds(struct awscreds *ac, struct creds *out, char *why, size_t whysz,
 	struct http_header hdr[1];
 	struct http_request req = {.method = "GET", .idempotent = 1};
 	const char *base;
-	struct fetch f;
+	struct http_reply f;
 	char what[160];
 	size_t bl;
 	int rc;
@@ -1510,12 +1470,12 @@ from_imds(struct awscreds *ac, struct creds *out, char *why, size_t whysz,
 
 		snprintf(err->message + n, sizeof(err->message) - n, " (%s)",
 		         what);
-	} else if (json_creds(what, &f.body, "Token", 0, out, err) == 0) {
+	} else if (json_creds(what, &f.resp.body, "Token", 0, out, err) == 0) {
 		snprintf(ac->desc, sizeof(ac->desc), "IMDS, role %s",
 		         role.data);
 		rc = 1;
 	}
-	fetch_free(&f);
+	http_reply_free(&f);
 out:
 	buf_free(&url);
 	buf_wipe(&token);
@@ -1769,7 +1729,7 @@ sts_form(const struct role *r, time_t now, struct buf *body)
  * with err set (f then holds what STS answered, if anything). */
 static int
 sts_post(struct awscreds *ac, const struct creds *src, const struct buf *body,
-         struct fetch *f, struct soar_error *err)
+         struct http_reply *f, struct soar_error *err)
 {
 	struct sigv4_creds sc = {src->ak, src->sk, src->token};
 	struct http_header hdr[4] = {
@@ -1822,13 +1782,15 @@ sts_post(struct awscreds *ac, const struct creds *src, const struct buf *body,
 /* Turns a refused AssumeRole into err: STS's Code and Message, code
  * "auth" when the credentials or the role were refused. */
 static void
-sts_refusal(const struct role *r, const struct fetch *f, struct soar_error *err)
+sts_refusal(const struct role *r, const struct http_reply *f,
+            struct soar_error *err)
 {
 	long status = err->status;
 	int attempts = err->attempts;
 	struct sts_xml x = {0};
 
-	if (f->status > 0 && sts_parse(f->body.data, f->body.len, &x) == 0 &&
+	if (f->resp.status > 0 &&
+	    sts_parse(f->resp.body.data, f->resp.body.len, &x) == 0 &&
 	    x.v[X_CODE].data != NULL) {
 		soar_error_set(err, sts_error_code(status, x.v[X_CODE].data),
 		               "STS AssumeRole %s: %.64s%s%.200s", r->arn,
@@ -1837,7 +1799,7 @@ sts_refusal(const struct role *r, const struct fetch *f, struct soar_error *err)
 		               x.v[X_MESSAGE].data ? x.v[X_MESSAGE].data : "");
 		err->status = status;
 		err->attempts = attempts;
-	} else if (f->status == 401 || f->status == 403) {
+	} else if (f->resp.status == 401 || f->resp.status == 403) {
 		memcpy(err->code, "auth", sizeof("auth"));
 	}
 	sts_xml_free(&x);
@@ -1846,14 +1808,14 @@ sts_refusal(const struct role *r, const struct fetch *f, struct soar_error *err)
 /* Reads the credentials of an AssumeRole answer.  Returns 0 or -1 with err
  * set (code "credentials"). */
 static int
-sts_credentials(const struct role *r, const struct fetch *f, struct creds *out,
-                struct soar_error *err)
+sts_credentials(const struct role *r, const struct http_reply *f,
+                struct creds *out, struct soar_error *err)
 {
 	struct sts_xml x;
 	time_t t;
 	int rc = -1;
 
-	if (sts_parse(f->body.data, f->body.len, &x) != 0 ||
+	if (sts_parse(f->resp.body.data, f->resp.body.len, &x) != 0 ||
 	    x.v[X_AK].len == 0 || x.v[X_SK].len == 0 || x.v[X_TOKEN].len == 0 ||
 	    x.v[X_EXP].len == 0)
 		soar_error_set(
@@ -1879,7 +1841,7 @@ assume_role(struct awscreds *ac, const struct creds *src, const struct role *r,
             struct creds *out, struct soar_error *err)
 {
 	struct buf body = BUF_INIT;
-	struct fetch f;
+	struct http_reply f;
 	int rc = -1;
 
 	if (role_check(r, err) != 0)
@@ -1894,7 +1856,7 @@ assume_role(struct awscreds *ac, const struct creds *src, const struct role *r,
 		sts_refusal(r, &f, err);
 	else
 		rc = sts_credentials(r, &f, out, err);
-	fetch_free(&f);
+	http_reply_free(&f);
 	buf_free(&body);
 	return rc;
 }

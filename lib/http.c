@@ -485,6 +485,56 @@ http_pending(const struct http *h)
 	return h->npending;
 }
 
+struct fetch {
+	struct http_reply *out;
+	int done;
+};
+
+static void
+fetch_done(void *arg, const struct http_response *resp,
+           const struct soar_error *err)
+{
+	struct fetch *f = arg;
+	struct buf body = f->out->resp.body;
+
+	f->done = 1;
+	f->out->resp = *resp;
+	f->out->resp.body = body;
+	if (err != NULL)
+		f->out->err = *err;
+	if (resp->body.len > 0 &&
+	    buf_append(&f->out->resp.body, resp->body.data, resp->body.len) <
+	            0 &&
+	    err == NULL)
+		soar_error_set(&f->out->err, "nomem", "out of memory");
+}
+
+int
+http_fetch(struct http *h, const struct http_request *req, http_retry_fn retry,
+           struct http_reply *out)
+{
+	struct fetch f = {.out = out};
+
+	memset(out, 0, sizeof(*out));
+	if (http_submit(h, req, retry, fetch_done, &f) < 0) {
+		soar_error_set(&out->err, "nomem", "out of memory");
+		return -1;
+	}
+	/* fetch_done sets f.done from inside http_poll. */
+	while (!f.done && http_pending(h) > 0)
+		http_poll(h, 1000, -1);
+	if (!f.done)
+		soar_error_set(&out->err, "network", "%s %s: no answer",
+		               req->method, req->url);
+	return out->err.code[0] == '\0' ? 0 : -1;
+}
+
+void
+http_reply_free(struct http_reply *r)
+{
+	buf_wipe(&r->resp.body);
+}
+
 long
 http_retry_after_ms(const char *value, long now)
 {

@@ -114,6 +114,22 @@ void http_cancel_queued(struct http *h);
 /* Returns the number of requests queued, waiting or in flight. */
 size_t http_pending(const struct http *h);
 
+/* One request sent and waited for, by a caller with nothing else to do
+ * meanwhile (credentials, a certificate, a confirmation, a page). */
+struct http_reply {
+	struct http_response resp; /* the last answer; body owned here */
+	struct soar_error err;     /* code empty on a 2xx answer */
+};
+
+/* Submits req on h and runs h until it is answered (other requests of h
+ * go on meanwhile).  Returns 0 on a 2xx answer, or -1 with out->err set
+ * (lib/http's error, "nomem", or "network" when h ran dry without an
+ * answer).  out->resp holds the last answer either way; release it with
+ * http_reply_free(), which wipes the body (it may hold credentials). */
+int http_fetch(struct http *h, const struct http_request *req,
+               http_retry_fn retry, struct http_reply *out);
+void http_reply_free(struct http_reply *r);
+
 /* Parses a Retry-After value (delta seconds or an HTTP date) against now
  * (epoch seconds).  Returns the wait in milliseconds, or -1 when the value
  * is not valid (it is then ignored). */

@@ -24,7 +24,6 @@
 #define MAX_ISSUERS   8    /* issuers fetched from AIA URLs, kept */
 #define MIN_RSA_BITS  2048
 #define SHOW_MAX      80 /* bytes of untrusted text quoted in a message */
-#define FETCH_POLL_MS 1000
 
 /* The message fields, in the order a missing one is reported. */
 enum field {
@@ -961,38 +960,6 @@ sns_certs_add_pem(struct sns_certs *c, const char *url, const char *pem,
 	return add_pem(c, "URL", url, pem, len, now, err);
 }
 
-/* One certificate download, filled by the client's callback. */
-struct fetch {
-	int done;
-	int too_big;
-	int nomem;
-	long status;
-	int attempts;
-	struct soar_error err; /* the client's error, when failed */
-	int failed;
-	struct buf body;
-};
-
-static void
-fetch_done(void *arg, const struct http_response *resp,
-           const struct soar_error *e)
-{
-	struct fetch *f = arg;
-
-	f->done = 1;
-	f->status = resp->status;
-	f->attempts = resp->attempts;
-	if (e != NULL) {
-		f->failed = 1;
-		f->err = *e;
-	} else if (resp->body.len > SNS_MAX_CERT) {
-		f->too_big = 1;
-	} else if (resp->body.len > 0 &&
-	           buf_append(&f->body, resp->body.data, resp->body.len) < 0) {
-		f->nomem = 1;
-	}
-}
-
 /* GETs url through h into body (at most SNS_MAX_CERT bytes, HTTP 200).
  * what names the URL in messages.  Returns 0, or -1 with err set. */
 static int
@@ -1001,41 +968,30 @@ get(struct http *h, const char *what, const char *url, struct buf *body,
 {
 	struct http_request req = {
 	        .method = "GET", .url = url, .idempotent = 1};
-	struct fetch f;
+	struct http_reply f;
+	int rc = http_fetch(h, &req, NULL, &f);
 
-	memset(&f, 0, sizeof(f));
-	if (http_submit(h, &req, NULL, fetch_done, &f) < 0)
+	if (rc < 0 && strcmp(f.err.code, "nomem") == 0) {
+		buf_free(&f.resp.body);
 		return fail_nomem(err);
-	/* fetch_done sets f.done from inside http_poll. */
-	for (;;) {
-		size_t left = http_poll(h, FETCH_POLL_MS, -1);
-
-		if (f.done || left == 0)
-			break;
-	}
-	if (!f.done) {
-		soar_error_set(err, "fetch", "%s fetch never finished", what);
-	} else if (f.failed) {
+	} else if (rc < 0) {
 		soar_error_set(err, "fetch", "%s fetch failed (%s): %s", what,
 		               f.err.code, f.err.message);
-	} else if (f.nomem) {
-		buf_free(&f.body);
-		return fail_nomem(err);
-	} else if (f.too_big) {
+	} else if (f.resp.body.len > SNS_MAX_CERT) {
 		soar_error_set(err, "fetch", "%s answer larger than %d bytes",
 		               what, SNS_MAX_CERT);
-	} else if (f.status != 200) {
+	} else if (f.resp.status != 200) {
 		soar_error_set(err, "fetch", "%s fetch: HTTP %ld", what,
-		               f.status);
+		               f.resp.status);
 	} else {
-		*body = f.body;
+		*body = f.resp.body;
 		return 0;
 	}
 	if (err != NULL) {
-		err->status = f.status;
-		err->attempts = f.attempts;
+		err->status = f.resp.status;
+		err->attempts = f.resp.attempts;
 	}
-	buf_free(&f.body);
+	buf_free(&f.resp.body);
 	return -1;
 }
 

@@ -268,51 +268,25 @@ topic_allowed(const char *list, const char *topic)
 	return 0;
 }
 
-struct get {
-	int done;
-	long status;
-	int failed;
-	char code[32];
-};
-
-static void
-on_get(void *arg, const struct http_response *resp,
-       const struct soar_error *err)
-{
-	struct get *g = arg;
-
-	g->done = 1;
-	g->status = resp->status;
-	if (err != NULL) {
-		g->failed = 1;
-		snprintf(g->code, sizeof(g->code), "%s", err->code);
-	}
-}
-
 /* Confirms a subscription: a GET on its SubscribeURL (already checked by
  * sns_verify to be on an SNS host).  Returns 0, or -1 with err set; the
  * message never holds the URL, whose Token confirms the subscription. */
 static int
 confirm(struct recv *r, const char *url, struct soar_error *err)
 {
-	struct get g = {0};
 	struct http_request req = {
 	        .method = "GET", .url = url, .idempotent = 1};
+	struct http_reply g;
+	int rc = http_fetch(r->cfg->http, &req, NULL, &g);
 
-	if (http_submit(r->cfg->http, &req, NULL, on_get, &g) < 0) {
-		soar_error_set(err, "nomem", "out of memory");
-		return -1;
-	}
-	while (!g.done)
-		http_poll(r->cfg->http, 1000, -1);
-	if (g.failed) {
+	/* Not g.err.message: it may name the URL. */
+	if (rc < 0)
 		soar_error_set(err, "fetch",
 		               "confirming the subscription failed (%s, HTTP "
 		               "%ld)",
-		               g.code, g.status);
-		return -1;
-	}
-	return 0;
+		               g.err.code, g.resp.status);
+	http_reply_free(&g);
+	return rc;
 }
 
 /* A field of a message fit for a log line: printable ASCII, cut short. */

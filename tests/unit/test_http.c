@@ -136,6 +136,51 @@ test_get(void)
 	buf_free(&r.body);
 }
 
+/* http_fetch: one request waited for; the answer is kept on success and
+ * on failure, and other requests of the client go on meanwhile. */
+static void
+test_fetch(void)
+{
+	struct http_config c = config();
+	struct soar_error err;
+	struct http *h = http_new(&c, &err);
+	char url[256], other[256];
+	struct http_request req = {
+	        .method = "GET", .url = url, .idempotent = 1};
+	struct http_request req2 = {
+	        .method = "GET", .url = other, .idempotent = 1};
+	struct http_reply a;
+	struct result r = {0};
+
+	reset();
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	snprintf(url, sizeof(url), "%s/echo/f1", sim_url);
+	snprintf(other, sizeof(other), "%s/echo/f2", sim_url);
+	CHECK_INT(http_submit(h, &req2, NULL, on_done, &r), 0);
+	CHECK_INT(http_fetch(h, &req, NULL, &a), 0);
+	CHECK_INT(a.resp.status, 200);
+	CHECK_STR(a.err.code, "");
+	CHECK(a.resp.body.data && strstr(a.resp.body.data, "/echo/f1"));
+	http_reply_free(&a);
+	CHECK(a.resp.body.data == NULL);
+	while (http_poll(h, 1000, -1) > 0)
+		;
+	CHECK_INT(r.done, 1);
+	buf_free(&r.body);
+	/* A refusal: -1, the error, and the body kept for the caller. */
+	fault("{\"path\": \"^/echo/f3\", \"status\": 404, \"body\": "
+	      "\"{\\\"why\\\": \\\"gone\\\"}\"}");
+	snprintf(url, sizeof(url), "%s/echo/f3", sim_url);
+	CHECK_INT(http_fetch(h, &req, NULL, &a), -1);
+	CHECK_INT(a.resp.status, 404);
+	CHECK_STR(a.err.code, "http");
+	CHECK(a.resp.body.data && strstr(a.resp.body.data, "gone"));
+	http_reply_free(&a);
+	http_free(h);
+}
+
 static void
 test_5xx_then_ok(void)
 {
@@ -437,6 +482,7 @@ main(void)
 		return 1;
 	}
 	UNIT_RUN(test_get);
+	UNIT_RUN(test_fetch);
 	UNIT_RUN(test_5xx_then_ok);
 	UNIT_RUN(test_5xx_storm);
 	UNIT_RUN(test_retry_after);
