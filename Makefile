@@ -4,6 +4,7 @@
 #   make check      sanitizer build (ASan+UBSan), C unit tests, bats suite
 #   make lint       clang-format, cppcheck, mandoc -Tlint, banned functions
 #   make bench      side-by-side benchmarks (optimized build)
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (tests/fuzz/fuzz.mk)
 #   make demo       a whole playbook against the local simulator
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install the Debian packages the build and tests need
@@ -73,6 +74,7 @@ check:
 		all unit
 	SOAR_BIN=$(CURDIR)/build/san/bin UNIT_DIR=$(CURDIR)/build/san/unit \
 		tests/run
+	$(MAKE) fuzz-replay
 
 valgrind:
 	$(MAKE) B=build/vg CFLAGS='-O1 -g' all unit
@@ -120,7 +122,7 @@ uninstall:
 DEPS = make gcc libc6-dev pkg-config libjq-dev libonig-dev \
        libcurl4-openssl-dev libssl-dev libsqlite3-dev libexpat1-dev \
        bats bats-assert bats-support python3 jq curl mandoc time \
-       hyperfine valgrind clang-format cppcheck
+       hyperfine valgrind clang-format cppcheck clang libclang-rt-14-dev
 
 deps:
 	@missing=$$(for p in $(DEPS); do \
@@ -138,3 +140,7 @@ clean:
 	rm -rf build
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# libFuzzer targets: fuzz-build, fuzz, fuzz-replay (after `all`, so that
+# `all` stays the default goal).
+include tests/fuzz/fuzz.mk

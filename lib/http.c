@@ -555,7 +555,13 @@ http_retry_after_ms(const char *value, long now)
 	}
 	if ((t = curl_getdate(value, NULL)) < 0)
 		return -1;
-	return t <= now ? 0 : ((long)t - now) * 1000;
+	if (t <= now)
+		return 0;
+	/* The delta form's cap, which also keeps the product in range:
+	 * curl_getdate takes any year up to INT_MAX. */
+	if (t - now > 86400L * 366)
+		return -1;
+	return ((long)t - now) * 1000;
 }
 
 /* Takes a token from the host's bucket.  Returns 0 when the request may

@@ -64,6 +64,10 @@ fmt_json(const struct log *lg, struct buf *out, enum log_level level,
 	return rc;
 }
 
+static int vfmt(const struct log *lg, struct buf *out, enum log_level level,
+                size_t lineno, const char *alert_id, const char *fmt,
+                va_list ap) __attribute__((format(printf, 6, 0)));
+
 static int
 vfmt(const struct log *lg, struct buf *out, enum log_level level, size_t lineno,
      const char *alert_id, const char *fmt, va_list ap)

@@ -272,6 +272,14 @@ test_retry_after_parse(void)
 	CHECK_INT(http_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT",
 	                              1445412490L),
 	          0);
+	/* A date further than the delta form's cap of 366 days is refused,
+	 * not turned into milliseconds that overflow (found by fuzzing). */
+	CHECK_INT(http_retry_after_ms("Wed, 21 Oct 2147483647 07:28:00 GMT",
+	                              1445412470L),
+	          -1);
+	CHECK_INT(http_retry_after_ms("Fri, 21 Oct 2016 07:28:00 GMT",
+	                              1445412470L),
+	          -1);
 }
 
 static void
