@@ -451,10 +451,14 @@ page_body(const struct ef *f, const struct pull *p)
 	if (p->start_ms >= 0 || f->until_ms >= 0)
 		filter = jv_array_append(filter,
 		                         time_range(p->start_ms, f->until_ms));
-	if (!f->direct && jv_get_kind(p->after_uuid) == JV_KIND_STRING) {
-		/* Kibana drops search_after: the next page holds what sorts
-		 * after the last hit, (@timestamp, kibana.alert.uuid), said as
-		 * a query.  Equal timestamps cost nothing this way. */
+	/* Kibana drops search_after: the next page starts at the last hit's
+	 * time, and the few hits already had there are skipped.  When they
+	 * fill half a page, it holds what sorts after the last hit,
+	 * (@timestamp, kibana.alert.uuid), said as a query, so that equal
+	 * timestamps cost nothing; or, for alerts without a uuid, the ids
+	 * had are left out.  A page always holds new hits. */
+	if (!f->direct && p->nedge * 2 >= (size_t)f->page_size &&
+	    jv_get_kind(p->after_uuid) == JV_KIND_STRING) {
 		jv later = JV_OBJECT(
 		        jv_string("gt"), jv_number((double)p->edge_ms),
 		        jv_string("format"), jv_string("epoch_millis"));
@@ -472,10 +476,6 @@ page_body(const struct ef *f, const struct pull *p)
 		filter = jv_array_append(filter,
 		                         JV_OBJECT(jv_string("bool"), either));
 	} else if (!f->direct && p->nedge * 2 >= (size_t)f->page_size) {
-		/* Alerts without a uuid to sort by: the page starts at the
-		 * last hit's time, and the hits had there are left out by id
-		 * once they fill half a page, so that a page always holds new
-		 * hits. */
 		must_not = jv_array_append(
 		        must_not,
 		        JV_OBJECT(jv_string("ids"),
