@@ -63,6 +63,7 @@ struct item {
 	/* Spooled: data, v and keys are in the spool file at spool_off
 	 * (data NULL, v NULL); keys stays in memory until prefetched. */
 	int spooled;
+	size_t first_lineno; /* of its first line, for messages */
 	off_t spool_off;
 	size_t datalen, spool_len;
 	struct item *next_item;
@@ -85,8 +86,12 @@ struct queue {
 	off_t spool_end;   /* where the next spooled batch goes */
 	size_t nspool_new; /* spooled batches whose lookups wait to start */
 	int spool_failed;  /* a write failed: no more spooling */
+	size_t spool_live; /* bytes of batches in the spool file */
+	int no_punch;      /* read-back space cannot be freed early */
+	int halt;          /* read no more input; queue what is read */
+	int busy;          /* readers holding input not yet queued */
 	size_t nspooled;   /* batches ever spooled */
-	off_t spool_peak;  /* the spool file's largest size */
+	size_t spool_peak; /* the most bytes in the spool file at once */
 	int eof, err, stop;
 	size_t nrejected; /* lines the reader rejected */
 	int wake[2];      /* a byte in wake[1] wakes the main loop */
@@ -186,6 +191,7 @@ prepare_batch(struct engine *en, struct buf *b, size_t first)
 		return NULL;
 	/* The item takes the buffer: lines are used where they lie. */
 	it->data = b->data;
+	it->first_lineno = first;
 	it->refs = 1;
 	p = it->data;
 	end = p + b->len;
@@ -230,6 +236,8 @@ prepare_batch(struct engine *en, struct buf *b, size_t first)
 			cap = c;
 		}
 		pr = &it->v[it->n];
+		/* Padding too: the struct may go to the spool file. */
+		memset(pr, 0, sizeof(*pr));
 		pr->line = line;
 		pr->loff = (size_t)(line - it->data);
 		pr->len = n;
@@ -367,12 +375,14 @@ spool(struct engine *en, struct item *it)
 	it->datalen = it->v[it->n - 1].loff + it->v[it->n - 1].len;
 	len = it->datalen + vlen + it->keys.len;
 	pthread_mutex_lock(&q->mu);
-	ok = !q->spool_failed && q->nmem >= QUEUE_MEM &&
+	ok = !q->spool_failed && !q->stop && q->nmem >= QUEUE_MEM &&
 	     q->nspool_new < QUEUE_MEM * 4 &&
-	     (size_t)q->spool_end + len <= en->cfg->read_ahead;
+	     (q->no_punch ? (size_t)q->spool_end : q->spool_live) + len <=
+	             en->cfg->read_ahead;
 	if (ok) {
 		off = q->spool_end;
 		q->spool_end += (off_t)len;
+		q->spool_live += len;
 		q->nspool++;
 	}
 	pthread_mutex_unlock(&q->mu);
@@ -386,6 +396,7 @@ spool(struct engine *en, struct item *it)
 	pthread_mutex_lock(&q->mu);
 	if (w < 0) {
 		q->nspool--;
+		q->spool_live -= len;
 		if (!q->spool_failed)
 			log_msg(en->cfg->log, LOG_WARN, 0, NULL,
 			        "spool file: %s; reading ahead in memory only",
@@ -394,8 +405,8 @@ spool(struct engine *en, struct item *it)
 	} else {
 		q->nspool_new++;
 		q->nspooled++;
-		if (q->spool_end > q->spool_peak)
-			q->spool_peak = q->spool_end;
+		if (q->spool_live > q->spool_peak)
+			q->spool_peak = q->spool_live;
 		free(it->data);
 		free(it->v);
 		it->data = NULL;
@@ -407,26 +418,58 @@ spool(struct engine *en, struct item *it)
 	pthread_mutex_unlock(&q->mu);
 }
 
+/* Frees a batch's room in the spool file once it is read back (or lost):
+ * a hole punched where it was, so the disk holds only what waits, and
+ * the file emptied whenever nothing waits. */
+static void
+spool_release(struct engine *en, const struct item *it)
+{
+	struct queue *q = &en->q;
+	int punched = fallocate(en->spool_fd,
+	                        FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	                        it->spool_off, (off_t)it->spool_len) == 0;
+
+	pthread_mutex_lock(&q->mu);
+	if (!punched)
+		q->no_punch = 1; /* the budget then counts the file's size */
+	q->spool_live -= it->spool_len;
+	if (--q->nspool == 0 && q->spool_end > 0) {
+		/* Empty: the next batch goes to the start again. */
+		q->spool_end = 0;
+		q->no_punch = 0;
+		if (ftruncate(en->spool_fd, 0) < 0)
+			q->spool_failed = 1;
+	}
+	pthread_mutex_unlock(&q->mu);
+}
+
 /* Reads a spooled batch back.  Returns 0, or -1 (logged) on a read error
  * or ENOMEM. */
 static int
 unspool(struct engine *en, struct item *it)
 {
-	struct queue *q = &en->q;
 	size_t vlen = it->n * sizeof(*it->v), klen, got = 0;
 	char *b = malloc(it->spool_len);
 	ssize_t r = 0;
 
-	while (b != NULL && got < it->spool_len &&
-	       (r = pread(en->spool_fd, b + got, it->spool_len - got,
-	                  it->spool_off + (off_t)got)) > 0)
+	while (b != NULL && got < it->spool_len) {
+		r = pread(en->spool_fd, b + got, it->spool_len - got,
+		          it->spool_off + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
 		got += (size_t)r;
+	}
 	if (b == NULL || got < it->spool_len ||
 	    (it->v = malloc(vlen)) == NULL) {
-		log_msg(en->cfg->log, LOG_ERROR, 0, NULL, "spool file: %s",
+		log_msg(en->cfg->log, LOG_ERROR, 0, NULL,
+		        "spool file: %s; the %zu events read from line %zu on "
+		        "are lost",
 		        b == NULL || got == it->spool_len ? strerror(ENOMEM)
 		        : r < 0                           ? strerror(errno)
-		                                          : "short read");
+		                                          : "short read",
+		        it->n, it->first_lineno);
 		free(b);
 		return -1;
 	}
@@ -434,8 +477,12 @@ unspool(struct engine *en, struct item *it)
 	klen = it->spool_len - it->datalen - vlen;
 	if (it->keys.len == 0 && klen > 0 &&
 	    buf_append(&it->keys, b + it->datalen + vlen, klen) < 0) {
-		log_msg(en->cfg->log, LOG_ERROR, 0, NULL, "spool file: %s",
-		        strerror(ENOMEM));
+		log_msg(en->cfg->log, LOG_ERROR, 0, NULL,
+		        "spool file: %s; the %zu events read from line %zu on "
+		        "are lost",
+		        strerror(ENOMEM), it->n, it->first_lineno);
+		free(it->v);
+		it->v = NULL;
 		free(b);
 		return -1;
 	}
@@ -443,14 +490,7 @@ unspool(struct engine *en, struct item *it)
 	for (size_t i = 0; i < it->n; i++)
 		it->v[i].line = b + it->v[i].loff;
 	it->spooled = 0;
-	pthread_mutex_lock(&q->mu);
-	if (--q->nspool == 0 && q->spool_end > 0) {
-		/* Empty: the next batch goes to the start again. */
-		q->spool_end = 0;
-		if (ftruncate(en->spool_fd, 0) < 0)
-			q->spool_failed = 1;
-	}
-	pthread_mutex_unlock(&q->mu);
+	spool_release(en, it);
 	return 0;
 }
 
@@ -469,7 +509,10 @@ reader_main(void *arg)
 		size_t first, seq;
 
 		pthread_mutex_lock(&q->rmu);
-		if (q->done_reading) {
+		pthread_mutex_lock(&q->mu);
+		st = q->halt;
+		pthread_mutex_unlock(&q->mu);
+		if (q->done_reading || st) {
 			pthread_mutex_unlock(&q->rmu);
 			break;
 		}
@@ -518,6 +561,11 @@ reader_main(void *arg)
 			pthread_mutex_unlock(&q->mu);
 			break;
 		}
+		/* Read and not yet queued: the main loop waits for it before
+		 * it ends a halted run. */
+		pthread_mutex_lock(&q->mu);
+		q->busy++;
+		pthread_mutex_unlock(&q->mu);
 		pthread_mutex_unlock(&q->rmu);
 		it = prepare_batch(en, &b, first);
 		if (it != NULL && it->n > 0)
@@ -526,6 +574,7 @@ reader_main(void *arg)
 		if (wait_turn(q, seq) < 0 || q->eof) {
 			/* Stopped, or a reader failed: this batch is past
 			 * the end the run reports. */
+			q->busy--;
 			pthread_mutex_unlock(&q->mu);
 			item_free(it);
 			break;
@@ -537,6 +586,7 @@ reader_main(void *arg)
 			q->err = errno ? errno : ENOMEM;
 			q->eof = 1;
 		}
+		q->busy--;
 		pass_turn(q);
 		pthread_mutex_unlock(&q->mu);
 		if (st != 0)
@@ -570,6 +620,18 @@ queue_pop(struct queue *q, int *eof)
 	*eof = it == NULL && q->eof;
 	pthread_mutex_unlock(&q->mu);
 	return it;
+}
+
+/* Returns 1 when nothing read waits to be queued or taken. */
+static int
+queue_drained(struct queue *q)
+{
+	int r;
+
+	pthread_mutex_lock(&q->mu);
+	r = q->head == NULL && q->busy == 0;
+	pthread_mutex_unlock(&q->mu);
+	return r;
 }
 
 /* Returns 1 when a batch is queued. */
@@ -919,7 +981,7 @@ prefetch(struct engine *en)
 
 /* Takes the next batch to admit, read back from the spool, its lookups
  * started.  Returns it, or NULL when none is queued (*eof set at the
- * end); *nomem set on ENOMEM or a spool read error. */
+ * end) or its spooled bytes are lost; *nomem set on ENOMEM. */
 static struct item *
 take(struct engine *en, int *eof, int *nomem)
 {
@@ -934,9 +996,15 @@ take(struct engine *en, int *eof, int *nomem)
 		en->q.nspool_new--;
 		pthread_mutex_unlock(&en->q.mu);
 	}
-	if (it->spooled && unspool(en, it) < 0)
-		*nomem = 1;
-	else if (!it->prefetched && !en->stopped && prefetch_item(en, it) < 0)
+	if (it->spooled && unspool(en, it) < 0) {
+		/* Those events cannot be had again: said, counted, and the
+		 * run ends (exit 3) after writing all the others read. */
+		en->res->nfailed += it->n;
+		en->fatal = 1;
+		spool_release(en, it);
+		item_free(it);
+		return NULL;
+	} else if (!it->prefetched && !en->stopped && prefetch_item(en, it) < 0)
 		*nomem = 1;
 	return it;
 }
@@ -1221,7 +1289,7 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 	size_t window = cfg->window ? cfg->window : 4096;
 	pthread_t readers[2];
 	struct item *cur = NULL; /* the batch being admitted */
-	int eof = 0, rc = 0, started = 0, detached = 0, st;
+	int eof = 0, rc = 0, started = 0, detached = 0, halted = 0, st;
 	/* A second reader when keys() allows it and a core is there for it:
 	 * the second core otherwise idles once the lookups are answered. */
 	int nreaders = cfg->concurrent_keys && sysconf(_SC_NPROCESSORS_ONLN) > 1
@@ -1260,17 +1328,24 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 		    0)
 			goto fail;
 	for (;;) {
-		/* Admit lines while the window has room and the run goes;
-		 * once it must end, only the rest of the batch already taken
-		 * (its lookups answered with the stop result), so that the
-		 * loop can finish. */
+		/* Admit lines while the window has room.  Once the run must
+		 * end (credentials refused, say), no more input is read, but
+		 * every event read is still written, its lookups answered with
+		 * the stop result; only when the output failed is nothing more
+		 * taken. */
+		if (en->fatal && !halted) {
+			pthread_mutex_lock(&en->q.mu);
+			en->q.halt = 1;
+			pthread_mutex_unlock(&en->q.mu);
+			halted = 1;
+		}
 		if (prefetch(en) < 0)
 			goto fail;
 		while (!res->epipe && en->nwindow < window) {
 			int nomem = 0;
 
 			if (cur == NULL &&
-			    (en->fatal ||
+			    (en->out_failed ||
 			     (cur = take(en, &eof, &nomem)) == NULL))
 				break;
 			if (nomem)
@@ -1289,11 +1364,12 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 			break;
 		/* Emitting made room and batches wait: no sleep (the readers
 		 * may be done, with nobody left to wake the loop). */
-		if (en->nwindow < window && !en->fatal &&
+		if (en->nwindow < window && !en->out_failed &&
 		    (cur != NULL || queue_ready(&en->q)))
 			continue;
 		if ((eof || en->fatal) && cur == NULL && en->head == NULL &&
-		    http_pending(http) == 0)
+		    http_pending(http) == 0 &&
+		    (eof || en->out_failed || queue_drained(&en->q)))
 			break;
 		/* Collect what is already done without waiting; only when there
 		 * is nothing to do is the output flushed and the loop put to
@@ -1316,7 +1392,7 @@ enrich_run(const struct enrich_config *cfg, const struct enrich_ops *ops,
 		}
 		if (http_pending(http) > 0)
 			http_poll(http, 1000, en->q.wake[0]);
-		else if (!eof && !en->fatal) {
+		else if (!eof) {
 			struct pollfd p = {.fd = en->q.wake[0],
 			                   .events = POLLIN};
 

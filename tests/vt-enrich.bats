@@ -827,6 +827,27 @@ spread() {
 	assert_equal "$(paths | wc -l)" "$(jq -r '.related.ip[0]' in.ndjson | sort -u | wc -l)"
 }
 
+@test "vt-enrich: a key refused mid-run still writes every event read ahead, in order, then exits 3" {
+	spread 14000 >in.ndjson
+	# The first 40 lookups answered in 100 ms, then the key is refused.
+	sim_fault '{"path": "^/api/v3/", "skip": 40, "status": 401, "body": "{\"error\": {\"code\": \"WrongCredentialsError\", \"message\": \"Wrong API key\"}}"}'
+	sim_fault '{"path": "^/api/v3/", "latency_ms": 100}'
+	run --separate-stderr enrich --cache none --jobs 8 -v <in.ndjson
+	assert_failure 3
+	[[ $stderr == *"VirusTotal refused the API key"* ]]
+	# Far more than the window and the batches held in memory (about
+	# 7,500 events): what was read ahead through the spool is written too,
+	# each event once and in order.
+	[[ $stderr =~ "read ahead: "[0-9]+" batches through the spool file" ]]
+	local n
+	n=$(jq -s length <<<"$output")
+	[ "$n" -gt 8000 ]
+	assert_equal "$(jq -r .n <<<"$output" | cmp - <(seq "$n") && echo same)" same
+	# Each carries its answer or the refusal, nothing else.
+	assert_equal "$(jq -r 'select(.vt.error != null and .vt.error.code != "auth") | .n' <<<"$output")" ''
+	[ "$(jq -r 'select(.vt.error.code == "auth") | .n' <<<"$output" | wc -l)" -gt 1000 ]
+}
+
 @test "vt-enrich: a spool file that cannot be made or written: read ahead in memory only, nothing lost" {
 	spread 14000 >in.ndjson
 	sim_fault '{"path": "^/api/v3/", "latency_ms": 200}'
