@@ -29,6 +29,7 @@ struct xfer {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *method, *url, *body;
+	char *shown; /* the URL as messages show it, when not url */
 	size_t body_len;
 	int idempotent;
 	http_retry_fn retry;
@@ -44,6 +45,26 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 	struct xfer *next; /* queue of transfers not in flight */
 };
+
+/* url with its query, if any, shown as "?...".  Returns a new string, or
+ * NULL on ENOMEM. */
+static char *
+shown_url(const char *url)
+{
+	size_t n = strcspn(url, "?#");
+	char *s = malloc(n + 5);
+
+	if (s != NULL)
+		snprintf(s, n + 5, "%.*s%s", (int)n, url,
+		         url[n] == '?' ? "?..." : "");
+	return s;
+}
+
+static const char *
+shown(const struct xfer *x)
+{
+	return x->shown ? x->shown : x->url;
+}
 
 struct http {
 	struct http_config cfg;
@@ -186,6 +207,7 @@ xfer_free(struct xfer *x)
 	curl_slist_free_all(x->hdrs);
 	free(x->method);
 	free(x->url);
+	free(x->shown);
 	free(x->body);
 	buf_free(&x->resp.body);
 	free(x);
@@ -326,7 +348,19 @@ on_debug(CURL *easy, curl_infotype type, char *data, size_t n, void *arg)
 		if (c > 0 && data[c - 1] == '\r')
 			c--;
 		buf_clear(&red);
-		if (c > 0 && secret_redact(data, c, &red) == 0)
+		if (x->shown != NULL && type == CURLINFO_HEADER_OUT &&
+		    memchr(data, '?', c) != NULL &&
+		    strncmp(data, x->method, strlen(x->method)) == 0) {
+			/* The request line: its query is the secret. */
+			const char *q = memchr(data, '?', c);
+			const char *v = data + c;
+
+			while (v > q && v[-1] != ' ')
+				v--;
+			log_msg(x->h->cfg.log, LOG_TRACE, 0, NULL,
+			        "%s %.*s?... %.*s", dir, (int)(q - data), data,
+			        (int)(data + c - v), v);
+		} else if (c > 0 && secret_redact(data, c, &red) == 0)
 			log_msg(x->h->cfg.log, LOG_TRACE, 0, NULL, "%s %.*s",
 			        dir, (int)red.len, red.data);
 		data += nl ? k + 1 : k;
@@ -416,11 +450,13 @@ http_submit(struct http *h, const struct http_request *req, http_retry_fn retry,
 	x->h = h;
 	x->method = strdup(req->method);
 	x->url = strdup(req->url);
+	x->shown = req->secret_query ? shown_url(req->url) : NULL;
 	x->idempotent = req->idempotent;
 	x->retry = retry;
 	x->done = done;
 	x->arg = arg;
-	if (x->method == NULL || x->url == NULL)
+	if (x->method == NULL || x->url == NULL ||
+	    (req->secret_query && x->shown == NULL))
 		goto fail;
 	if (req->body != NULL) {
 		/* One spare byte: libcurl may read a NUL-terminated body. */
@@ -473,7 +509,7 @@ http_cancel_queued(struct http *h)
 	for (; x != NULL; x = next) {
 		next = x->next;
 		soar_error_set(&err, "cancelled", "%s %s: not sent", x->method,
-		               x->url);
+		               shown(x));
 		err.attempts = x->resp.attempts;
 		finish(h, x, &err);
 	}
@@ -524,8 +560,11 @@ http_fetch(struct http *h, const struct http_request *req, http_retry_fn retry,
 	while (!f.done && http_pending(h) > 0)
 		http_poll(h, 1000, -1);
 	if (!f.done)
-		soar_error_set(&out->err, "network", "%s %s: no answer",
-		               req->method, req->url);
+		soar_error_set(&out->err, "network", "%s %.*s: no answer",
+		               req->method,
+		               req->secret_query ? (int)strcspn(req->url, "?#")
+		                                 : (int)strlen(req->url),
+		               req->url);
 	return out->err.code[0] == '\0' ? 0 : -1;
 }
 
@@ -644,7 +683,7 @@ finish(struct http *h, struct xfer *x, const struct soar_error *err)
 {
 	if (h->cfg.log != NULL)
 		log_msg(h->cfg.log, LOG_DEBUG, 0, NULL,
-		        "%s %s: %s%ld after %d attempt%s", x->method, x->url,
+		        "%s %s: %s%ld after %d attempt%s", x->method, shown(x),
 		        err ? "failed, HTTP " : "HTTP ", x->resp.status,
 		        x->resp.attempts, x->resp.attempts == 1 ? "" : "s");
 	x->done(x->arg, &x->resp, err);
@@ -665,7 +704,7 @@ classify(struct xfer *x, CURLcode rc, struct soar_error *err)
 	if (x->too_big) {
 		soar_error_set(err, "body",
 		               "%s %s: response body over %zu bytes", x->method,
-		               x->url, x->h->cfg.max_body);
+		               shown(x), x->h->cfg.max_body);
 		return 0;
 	}
 	switch (rc) {
@@ -675,12 +714,12 @@ classify(struct xfer *x, CURLcode rc, struct soar_error *err)
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_CONNECT:
 		/* The request never left: safe to send again. */
-		soar_error_set(err, "network", "%s %s: %s", x->method, x->url,
+		soar_error_set(err, "network", "%s %s: %s", x->method, shown(x),
 		               x->errbuf[0] ? x->errbuf
 		                            : curl_easy_strerror(rc));
 		return 1;
 	case CURLE_OPERATION_TIMEDOUT:
-		soar_error_set(err, "timeout", "%s %s: %s", x->method, x->url,
+		soar_error_set(err, "timeout", "%s %s: %s", x->method, shown(x),
 		               x->errbuf[0] ? x->errbuf
 		                            : curl_easy_strerror(rc));
 		return x->idempotent;
@@ -690,12 +729,12 @@ classify(struct xfer *x, CURLcode rc, struct soar_error *err)
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_ISSUER_ERROR:
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-		soar_error_set(err, "tls", "%s %s: %s", x->method, x->url,
+		soar_error_set(err, "tls", "%s %s: %s", x->method, shown(x),
 		               x->errbuf[0] ? x->errbuf
 		                            : curl_easy_strerror(rc));
 		return 0;
 	default:
-		soar_error_set(err, "network", "%s %s: %s", x->method, x->url,
+		soar_error_set(err, "network", "%s %s: %s", x->method, shown(x),
 		               x->errbuf[0] ? x->errbuf
 		                            : curl_easy_strerror(rc));
 		return x->idempotent &&
@@ -715,7 +754,7 @@ classify(struct xfer *x, CURLcode rc, struct soar_error *err)
 		again = verdict;
 	if (st >= 200 && st < 300 && !again)
 		return 0;
-	soar_error_set(err, "http", "%s %s: HTTP %ld", x->method, x->url, st);
+	soar_error_set(err, "http", "%s %s: HTTP %ld", x->method, shown(x), st);
 	return again;
 }
 

@@ -66,6 +66,9 @@ struct http_request {
 	const char *body; /* NULL for none */
 	size_t body_len;
 	int idempotent; /* safe to repeat after it may have arrived */
+	/* The URL's query is a secret (a confirmation token): messages and
+	 * traces show it as "?...". */
+	int secret_query;
 };
 
 struct http_response {

@@ -274,8 +274,10 @@ topic_allowed(const char *list, const char *topic)
 static int
 confirm(struct recv *r, const char *url, struct soar_error *err)
 {
-	struct http_request req = {
-	        .method = "GET", .url = url, .idempotent = 1};
+	struct http_request req = {.method = "GET",
+	                           .url = url,
+	                           .idempotent = 1,
+	                           .secret_query = 1};
 	struct http_reply g;
 	int rc = http_fetch(r->cfg->http, &req, NULL, &g);
 

@@ -228,6 +228,24 @@ cert_fetches() {
 	assert_equal "$(wc -l <out.ndjson)" 0
 }
 
+@test "sh-findings --listen: the confirmation token stays out of the log, even retried at -vvv" {
+	# The first ConfirmSubscription answers 503: the retry is logged.
+	sim_tls_call POST /_sim/faults '{"method": "GET", "path": "^/$", "count": 1, "status": 503}' >/dev/null
+	listen_start -vv
+	local token
+	token=$(printf '5ec2e7%058d' 42)
+	assert_equal "$(deliver "$(note "{type: \"SubscriptionConfirmation\", token: \"$token\"}")")" 200
+	listen_stop
+	sim_tls_call GET /__aws/sns/confirmations >conf.json
+	assert_equal "$(jq -r '[.[] | .status] | join(",")' conf.json)" 200
+	grep -q "subscription to $TOPIC confirmed" err.log
+	grep -q 'HTTP 503; retrying in' err.log
+	# The request line at -vvv, its query shown as "?...".
+	grep -q '^sh-findings: trace: > GET /?\.\.\. HTTP/' err.log
+	run grep -c "$token" err.log
+	assert_output 0
+}
+
 @test "sh-findings --listen: a notification of another topic is refused with --topic" {
 	listen_start
 	assert_equal "$(deliver "$(note '{topic_arn: "arn:aws:sns:us-east-1:123456789012:other"}')")" 403
