@@ -287,19 +287,10 @@ compile(struct ix *x)
 }
 
 static jv
-error_jv(const char *code, const char *msg)
-{
-	struct soar_error e;
-
-	soar_error_set(&e, code, "%s", msg);
-	return event_error_jv(&e, jv_null());
-}
-
-static jv
 not_sent(void)
 {
-	return error_jv("auth",
-	                "not sent: Elasticsearch refused the credentials");
+	return event_error("auth",
+	                   "not sent: Elasticsearch refused the credentials");
 }
 
 /* Parses RFC 3339 text ("2026-11-22T08:00:00.250Z", "...+02:00") into
@@ -443,8 +434,8 @@ event_id(struct ix *x, jv ev, jv *out)
 	    jv_string_length_bytes(jv_copy(id)) == 0 ||
 	    jv_string_length_bytes(jv_copy(id)) > ID_MAX) {
 		jv_free(id);
-		*out = error_jv("input",
-		                "--id gave no string of 1 to 512 bytes");
+		*out = event_error("input",
+		                   "--id gave no string of 1 to 512 bytes");
 		return -1;
 	}
 	*out = jv_dump_string(id, 0);
@@ -519,7 +510,7 @@ prepare(struct ix *x, const char *line, size_t len, jv *result)
 	return 1;
 nomem:
 	x->fatal = 1;
-	*result = error_jv("nomem", "out of memory");
+	*result = event_error("nomem", "out of memory");
 	return -1;
 }
 
@@ -592,7 +583,7 @@ submit(struct ix *x, struct batch *b, const struct buf *body)
 	b->state = B_FLIGHT;
 	x->nrequests++;
 	if (http_submit(x->http, &req, NULL, on_done, b) < 0) {
-		mark_sent(b, error_jv("nomem", "out of memory"));
+		mark_sent(b, event_error("nomem", "out of memory"));
 		b->state = B_DONE;
 		x->fatal = 1;
 	}
@@ -652,9 +643,9 @@ item_answer(struct ix *x, struct item *it, jv entry)
 	jv_free(entry);
 	if (jv_get_kind(r) != JV_KIND_OBJECT) {
 		jv_free(r);
-		mark(it, error_jv("malformed",
-		                  "bulk: an item of the answer is not an "
-		                  "object"));
+		mark(it, event_error("malformed",
+		                     "bulk: an item of the answer is not an "
+		                     "object"));
 		return;
 	}
 	st = jv_object_get(jv_copy(r), jv_string("status"));
@@ -749,8 +740,9 @@ on_done(void *arg, const struct http_response *resp,
 	int again = 0;
 
 	if (herr != NULL && strcmp(herr->code, "cancelled") == 0)
-		mark_sent(b, x->refused ? not_sent()
-		                        : error_jv("cancelled",
+		mark_sent(b, x->refused
+		                     ? not_sent()
+		                     : event_error("cancelled",
 		                                   "not sent: the run ended"));
 	else if (herr != NULL) {
 		struct soar_error e;
@@ -816,9 +808,9 @@ retry_due(struct ix *x, long long now)
 				x->fatal = 1;
 		}
 		if (x->refused || x->fatal) {
-			mark_sent(b,
-			          x->fatal ? error_jv("nomem", "out of memory")
-			                   : not_sent());
+			mark_sent(b, x->fatal ? event_error("nomem",
+			                                    "out of memory")
+			                      : not_sent());
 			b->state = B_DONE;
 		} else
 			submit(x, b, &b->req);

@@ -195,23 +195,6 @@ compile(struct up *u)
 	buf_free(&msgs);
 }
 
-static jv error_result(const char *code, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static jv
-error_result(const char *code, const char *fmt, ...)
-{
-	struct soar_error e;
-	char msg[sizeof(e.message)];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	soar_error_set(&e, code, "%s", msg);
-	return event_error_jv(&e, jv_null());
-}
-
 /* {"status", "reason"?, what: true}: the outcome the run asked for. */
 static jv
 done_result(const struct up *u, const char *what)
@@ -287,10 +270,10 @@ prepare(struct up *u, struct item *it)
 	if (it->id == NULL || it->id[0] == '\0' || strlen(it->id) > ID_MAX) {
 		free(it->id);
 		it->id = NULL;
-		it->result = error_result("input",
-		                          "elastic.id is not an alert id (a "
-		                          "string of 1 to %d bytes)",
-		                          ID_MAX);
+		it->result = event_error("input",
+		                         "elastic.id is not an alert id (a "
+		                         "string of 1 to %d bytes)",
+		                         ID_MAX);
 		return;
 	}
 	if (u->space != NULL) {
@@ -303,7 +286,7 @@ prepare(struct up *u, struct item *it)
 	index = event_get_string(it->line, it->len, "elastic.index");
 	if (index == NULL ||
 	    index_space(index, it->space, sizeof(it->space)) < 0) {
-		it->result = error_result(
+		it->result = event_error(
 		        "input",
 		        "elastic.index '%s' is not a Kibana alerts index: give "
 		        "--space",
@@ -452,7 +435,7 @@ on_check(void *arg, const struct http_response *resp,
 
 		jv_free(it->result);
 		if (!jv_is_valid(src))
-			it->result = error_result(
+			it->result = event_error(
 			        "not_found", "no alert with this id in %s",
 			        it->space[0] ? it->space : "the default space");
 		else if (jv_get_kind(st) == JV_KIND_STRING &&

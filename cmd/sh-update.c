@@ -180,15 +180,6 @@ compile(struct up *u)
 	buf_free(&msgs);
 }
 
-static jv
-error_result(const char *code, const char *msg)
-{
-	struct soar_error e;
-
-	soar_error_set(&e, code, "%s", msg);
-	return event_error_jv(&e, jv_null());
-}
-
 /* Reads what an event needs: its finding's identifier, region and note.
  * Returns 0, or -1 with it->result set to the event's error. */
 static int
@@ -220,9 +211,9 @@ prepare(struct up *u, struct item *it)
 	             : jv_invalid();
 	if (jv_get_kind(id) != JV_KIND_STRING ||
 	    jv_get_kind(pa) != JV_KIND_STRING) {
-		it->result = error_result("input",
-		                          "no aws.finding.Id and ProductArn: "
-		                          "not a Security Hub finding");
+		it->result = event_error("input",
+		                         "no aws.finding.Id and ProductArn: "
+		                         "not a Security Hub finding");
 		goto fail;
 	}
 	/* sh-findings wrote the region it read the finding from. */
@@ -237,7 +228,7 @@ prepare(struct up *u, struct item *it)
 	jv_free(cr);
 	if (it->region[0] == '\0') {
 		it->result =
-		        error_result("input", "the finding names no region");
+		        event_error("input", "the finding names no region");
 		goto fail;
 	}
 	if (u->note_idx >= 0) {
@@ -252,7 +243,7 @@ prepare(struct up *u, struct item *it)
 		    jv_string_length_bytes(jv_copy(n)) == 0 ||
 		    jv_string_length_bytes(jv_copy(n)) > 512) {
 			jv_free(n);
-			it->result = error_result(
+			it->result = event_error(
 			        "input", "--note-expr gave no text of 1 "
 			                 "to 512 characters");
 			goto fail;
@@ -349,9 +340,8 @@ on_done(void *arg, const struct http_response *resp,
 	                      (int)resp->body.len);
 	if (jv_get_kind(body) != JV_KIND_OBJECT) {
 		jv_free(body);
-		mark_all(
-		        u, c,
-		        error_result("malformed",
+		mark_all(u, c,
+		         event_error("malformed",
 		                     "BatchUpdateFindings answered with a body "
 		                     "that is not JSON"));
 		return;

@@ -1,5 +1,7 @@
 /* event.c: dotted-path access, splicing and projection of event text. */
 #include <stdlib.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "event.h"
@@ -399,6 +401,20 @@ event_error_jv(const struct soar_error *e, jv extra)
 	else
 		jv_free(extra);
 	return jv_object_set(jv_object(), jv_string("error"), o);
+}
+
+jv
+event_error(const char *code, const char *fmt, ...)
+{
+	struct soar_error e;
+	char msg[sizeof(e.message)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	soar_error_set(&e, code, "%s", msg);
+	return event_error_jv(&e, jv_null());
 }
 
 int

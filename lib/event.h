@@ -72,6 +72,11 @@ int event_add_key(const char *line, size_t n, const char *key, const char *val,
  * fields of extra (an object, consumed; jv_null() for none). */
 jv event_error_jv(const struct soar_error *e, jv extra);
 
+/* event_error_jv() of an error made here: {"error": {"code", "message"}},
+ * the message formatted as printf does. */
+jv event_error(const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
 /* Parses the event keeping only what paths says a jq program can read, and
  * everything when paths is NULL or needs the whole root.  Returns the value,
  * or an invalid jv with a message when libjq refuses the text. */
